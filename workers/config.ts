@@ -1,0 +1,60 @@
+/**
+ * The worker configuration document. The operator renders it from a
+ * ProcessingJob into the worker ConfigMap (key `worker.yaml`), `sluice run`
+ * renders it for local processes, and the worker validates it at start.
+ * Secrets never appear here: credentials reach the worker as environment
+ * variables (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, REDIS_PASSWORD,
+ * SMTP_USERNAME, SMTP_PASSWORD) from secretKeyRefs.
+ */
+export type JobType = 'churn' | 'cart';
+
+export interface WorkerConfig {
+  job: {
+    name: string;
+    namespace?: string;
+    type: JobType;
+  };
+  kafka: {
+    bootstrapServers: string[];
+    topic: string;
+    consumerGroup: string;
+    /** Where a consumer group with no committed offset and no checkpoint starts. */
+    startFrom: 'earliest' | 'latest';
+    deadLetterTopic: string;
+    clientId?: string;
+    tls?: { enabled: boolean; caFile?: string; certFile?: string; keyFile?: string; insecureSkipVerify?: boolean };
+    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' };
+  };
+  redis: {
+    host: string;
+    port: number;
+    db?: number;
+    /** Prepended to every key the worker writes (`<prefix>user:<id>`). */
+    keyPrefix: string;
+    /** Expiry of written keys; absent or 0 means no expiry. */
+    ttlSeconds?: number;
+    tls?: boolean;
+  };
+  model: {
+    /** Path of an ONNX file; absent means the model bundled for the job type. */
+    path?: string;
+  };
+  checkpoint: {
+    dir: string;
+    intervalSeconds: number;
+  };
+  /** Only for type `cart`. */
+  cart?: {
+    abandonWindowMinutes: number;
+    abandonThreshold: number;
+  };
+  /** Only for type `cart`; absent means no email is sent (alerts still land in Redis). */
+  alerts?: {
+    smtp: { host: string; port: number; secure: boolean };
+    from: string;
+    to: string[];
+  };
+  metrics: {
+    port: number;
+  };
+}
