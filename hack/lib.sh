@@ -1,0 +1,74 @@
+# Shared helpers for the hack/ component scripts. Source it; do not run it.
+#
+# Layout (one place per kind of thing, so a reset is one rm):
+#   $SLUICE_CACHE  built binaries, jars, images: per machine, survives resets
+#   $INFRA_DIR     state of the running components: data, logs, pids, env.json
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SLUICE_CACHE=${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
+INFRA_DIR=${SLUICE_INFRA_DIR:-$REPO_ROOT/.infra}
+LOG_DIR=$INFRA_DIR/logs
+mkdir -p "$SLUICE_CACHE" "$INFRA_DIR" "$LOG_DIR"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# pid_alive NAME: the component's recorded process is still running.
+pid_alive() {
+  local f=$INFRA_DIR/$1.pid
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# stop_pid NAME: stop the process this tree started (by its recorded id, never by name).
+stop_pid() {
+  local f=$INFRA_DIR/$1.pid pid
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# start_bg NAME CMD...: start a long-running server detached from this shell,
+# with its output in $LOG_DIR/NAME.log and its pid in $INFRA_DIR/NAME.pid.
+start_bg() {
+  local name=$1; shift
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$INFRA_DIR/$name.pid"
+}
+
+# wait_for DESCRIPTION SECONDS CMD...: poll CMD until it succeeds.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.5
+  done
+  log "$what ready"
+}
+
+# port_open PORT: something listens on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# write_fragment NAME JSON: what clients need to reach the component; hack/infra.sh
+# merges the fragments into $INFRA_DIR/env.json.
+write_fragment() { printf '%s\n' "$2" > "$INFRA_DIR/$1.json"; }
+drop_fragment() { rm -f "$INFRA_DIR/$1.json"; }
+
+# apt_install PKG...: Debian packages, installed once.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  (( ${#missing[@]} == 0 )) && return 0
+  log "installing ${missing[*]} from Debian"
+  local sudo=; (( EUID == 0 )) || sudo=sudo
+  if [[ ! -f $SLUICE_CACHE/.apt-updated ]] || [[ -n $(find "$SLUICE_CACHE/.apt-updated" -mmin +1440 2>/dev/null) ]]; then
+    $sudo apt-get update -qq && touch "$SLUICE_CACHE/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
