@@ -1,0 +1,327 @@
+/**
+ * The one module that talks to kafkajs. kafkajs is unmaintained: everything
+ * else in Sluice sees only the types declared here (plain offsets as numbers,
+ * Buffers, partitions as numbers), so the client can be swapped for another
+ * library by rewriting this file alone, and `bench/workers.bench.ts` measures
+ * the path through it.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, KafkaConfig, LogEntry, Producer, SASLOptions } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config.js';
+
+const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
+
+/** How to reach a Kafka cluster: WorkerConfig.kafka plus the credentials from the environment. */
+export interface KafkaConnectionOptions {
+  brokers: string[];
+  clientId?: string;
+  tls?: WorkerConfig['kafka']['tls'];
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** Defaults to 10 s; lower it for quick probes. */
+  connectionTimeoutMs?: number;
+  /** kafkajs' own log lines go here (as JSON through pino); silent when absent. */
+  logger?: Logger;
+}
+
+export interface KafkaCredentials {
+  username?: string;
+  password?: string;
+}
+
+/** Builds connection options from the worker config and the SASL credentials (env KAFKA_SASL_USERNAME/PASSWORD). */
+export function kafkaConnection(
+  kafka: WorkerConfig['kafka'],
+  credentials: KafkaCredentials = {},
+  logger?: Logger,
+): KafkaConnectionOptions {
+  const options: KafkaConnectionOptions = { brokers: kafka.bootstrapServers, clientId: kafka.clientId, tls: kafka.tls, logger };
+  if (kafka.sasl) {
+    if (!credentials.username || credentials.password === undefined) {
+      throw new Error(
+        `kafka.sasl.mechanism is '${kafka.sasl.mechanism}' but KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD are not set`,
+      );
+    }
+    options.sasl = { mechanism: kafka.sasl.mechanism, username: credentials.username, password: credentials.password };
+  }
+  return options;
+}
+
+function tlsOptions(tls: KafkaConnectionOptions['tls']): ConnectionOptions | boolean | undefined {
+  if (!tls?.enabled) return undefined;
+  const read = (file: string | undefined, field: string): string | undefined => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`kafka.tls.${field}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const ca = read(tls.caFile, 'caFile');
+  const cert = read(tls.certFile, 'certFile');
+  const key = read(tls.keyFile, 'keyFile');
+  if (!ca && !cert && !key && !tls.insecureSkipVerify) return true;
+  return { ca, cert, key, rejectUnauthorized: !tls.insecureSkipVerify };
+}
+
+function logCreator(logger: Logger | undefined): KafkaConfig['logCreator'] {
+  return () => (entry: LogEntry) => {
+    if (!logger) return;
+    const { message, ...extra } = entry.log;
+    const fields = { kafka: entry.namespace, ...extra };
+    if (entry.level === KafkaLogLevel.ERROR) logger.error(fields, message);
+    else if (entry.level === KafkaLogLevel.WARN) logger.warn(fields, message);
+    else logger.debug(fields, message);
+  };
+}
+
+function client(options: KafkaConnectionOptions): InstanceType<typeof Kafka> {
+  if (options.brokers.length === 0) throw new Error('kafka.bootstrapServers is empty: name at least one broker host:port');
+  return new Kafka({
+    brokers: options.brokers,
+    clientId: options.clientId ?? 'sluice',
+    ssl: tlsOptions(options.tls),
+    sasl: options.sasl as SASLOptions | undefined,
+    connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+    logLevel: options.logger ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
+    logCreator: logCreator(options.logger),
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+  });
+}
+
+async function withAdmin<T>(options: KafkaConnectionOptions, use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = client(options).admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Number of partitions of `topic`; throws a message naming the topic when it does not exist. */
+export async function topicPartitionCount(options: KafkaConnectionOptions, topic: string): Promise<number> {
+  return withAdmin(options, async (admin) => {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const found = meta.topics.find((t) => t.name === topic);
+      if (!found) throw new Error(`topic ${topic} not found`);
+      return found.partitions.length;
+    } catch (err) {
+      throw new Error(`cannot read partitions of Kafka topic '${topic}' from ${options.brokers.join(',')}: ${(err as Error).message}`);
+    }
+  });
+}
+
+/** Creates the topic if it does not exist yet; returns false when it already existed. */
+export async function createTopic(
+  options: KafkaConnectionOptions,
+  topic: string,
+  partitions: number,
+  replicationFactor = 1,
+): Promise<boolean> {
+  return withAdmin(options, (admin) =>
+    admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true }),
+  );
+}
+
+export async function deleteTopics(options: KafkaConnectionOptions, topics: string[]): Promise<void> {
+  await withAdmin(options, (admin) => admin.deleteTopics({ topics }));
+}
+
+/** The next offset of every partition (the high watermark), for lag and for "has everything been consumed". */
+export async function topicEndOffsets(options: KafkaConnectionOptions, topic: string): Promise<Map<number, number>> {
+  return withAdmin(options, async (admin) => {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  });
+}
+
+/** Offsets committed by a consumer group (-1 where nothing is committed). */
+export async function groupCommittedOffsets(
+  options: KafkaConnectionOptions,
+  groupId: string,
+  topic: string,
+): Promise<Map<number, number>> {
+  return withAdmin(options, async (admin) => {
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((entry?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  });
+}
+
+export interface RecordHeaders {
+  [name: string]: string;
+}
+
+export interface ConsumedRecord {
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Broker or producer timestamp, epoch ms. */
+  timestamp: number;
+  headers: RecordHeaders;
+}
+
+export interface OutgoingRecord {
+  key?: string | Buffer | null;
+  value: string | Buffer | null;
+  headers?: RecordHeaders;
+  partition?: number;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+  /** The partition's next offset at the broker when this batch was fetched. */
+  highWatermark: number;
+  /** Keeps the group membership alive during a long batch; throws when the group is rebalancing. */
+  heartbeat(): Promise<void>;
+  /** True when a seek made this batch obsolete. */
+  isStale(): boolean;
+  /** False once stop() was called: finish quickly. */
+  isRunning(): boolean;
+}
+
+export interface GroupConsumerHandlers {
+  /**
+   * Called after every (re)join with the full assignment of this member, before
+   * any batch of a newly assigned partition is handed out is NOT guaranteed by
+   * kafkajs: onBatch must cope with a partition it has not restored yet.
+   */
+  onAssignment(partitions: number[]): void;
+  /**
+   * Called synchronously when the group starts rebalancing, before this member
+   * rejoins: the last chance to save the state of partitions that may move.
+   */
+  onRebalancing(): void;
+  onBatch(batch: PartitionBatch): Promise<void>;
+  /** The consumer stopped for good (kafkajs gave up retrying). */
+  onCrash(error: Error): void;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  topic: string;
+  startFrom: 'earliest' | 'latest';
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Upper bound of one fetch per partition; bounds the batch size. */
+  maxBytesPerPartition?: number;
+  maxWaitTimeMs?: number;
+}
+
+function toRecord(m: EachBatchPayload['batch']['messages'][number]): ConsumedRecord {
+  const headers: RecordHeaders = {};
+  for (const [name, value] of Object.entries(m.headers ?? {})) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.map(String).join(',') : String(value);
+  }
+  return { offset: Number(m.offset), key: m.key, value: m.value, timestamp: Number(m.timestamp), headers };
+}
+
+/**
+ * A consumer group member on one topic with offsets under the caller's control:
+ * nothing is committed automatically; commit() stores what the caller has
+ * durably checkpointed; seek() moves a partition.
+ */
+export class GroupConsumer {
+  private constructor(
+    private readonly consumer: Consumer,
+    private readonly topic: string,
+  ) {}
+
+  static async start(
+    connection: KafkaConnectionOptions,
+    options: GroupConsumerOptions,
+    handlers: GroupConsumerHandlers,
+  ): Promise<GroupConsumer> {
+    const consumer = client(connection).consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    const self = new GroupConsumer(consumer, options.topic);
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      handlers.onAssignment([...(e.payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b));
+    });
+    consumer.on(consumer.events.REBALANCING, () => handlers.onRebalancing());
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) handlers.onCrash(e.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [options.topic], fromBeginning: options.startFrom === 'earliest' });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, heartbeat, isStale, isRunning }) => {
+        await handlers.onBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          records: batch.messages.map(toRecord),
+          highWatermark: Number(batch.highWatermark),
+          heartbeat,
+          isStale,
+          isRunning,
+        });
+      },
+    });
+    return self;
+  }
+
+  /** Moves the partition's fetch position; the batch in hand becomes stale. */
+  seek(partition: number, offset: number): void {
+    this.consumer.seek({ topic: this.topic, partition, offset: String(offset) });
+  }
+
+  /** Records `offset` (the next offset to read) of each partition as the group's committed position. */
+  async commit(offsets: Array<{ partition: number; offset: number }>): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.consumer.commitOffsets(
+      offsets.map((o) => ({ topic: this.topic, partition: o.partition, offset: String(o.offset) })),
+    );
+  }
+
+  pause(partitions: number[]): void {
+    if (partitions.length) this.consumer.pause([{ topic: this.topic, partitions }]);
+  }
+
+  resume(partitions: number[]): void {
+    if (partitions.length) this.consumer.resume([{ topic: this.topic, partitions }]);
+  }
+
+  /** Finishes the batch in hand, leaves the group and disconnects. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+/** A producer for dead letters, tests and benchmarks. */
+export class RecordProducer {
+  private constructor(private readonly producer: Producer) {}
+
+  static async connect(connection: KafkaConnectionOptions): Promise<RecordProducer> {
+    const producer = client(connection).producer({ allowAutoTopicCreation: false, idempotent: false });
+    await producer.connect();
+    return new RecordProducer(producer);
+  }
+
+  async send(topic: string, records: OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: records.map((r) => ({ key: r.key ?? null, value: r.value, headers: r.headers, partition: r.partition })),
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
