@@ -10,7 +10,7 @@ export interface Infra {
   kafka?: { brokers: string[] };
   redis?: { host: string; port: number };
   smtp?: { host: string; port: number; maildir: string };
-  kube?: { kubeconfig: string; server: string };
+  kube?: { kubeconfig: string; server: string; kubectl: string; helm: string; kind: string; binDir: string };
   docker?: { host: string; baseImage: string };
 }
 
