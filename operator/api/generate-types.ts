@@ -1,0 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { crdPath, generatedTypesPath } from './paths.js';
+import { generateTypes, loadCrdSchema } from './schema-to-ts.js';
+
+// Run after editing the CRD: npx tsx operator/api/generate-types.ts
+writeFileSync(generatedTypesPath, generateTypes(loadCrdSchema(crdPath)));
+console.log(`wrote ${generatedTypesPath}`);

@@ -1,0 +1,8 @@
+import { resolve } from 'node:path';
+
+// Both the sources (tsx) and the build (dist/operator/api) sit two levels below the repo root.
+const here = import.meta.dirname;
+const repoRoot = resolve(here, '..', '..', here.includes(`${'/'}dist${'/'}`) ? '..' : '.');
+
+export const crdPath = resolve(repoRoot, 'crds', 'processingjobs.sluice.dev.yaml');
+export const generatedTypesPath = resolve(repoRoot, 'operator', 'api', 'types.generated.ts');

@@ -1,0 +1,251 @@
+// Generated from crds/processingjobs.sluice.dev.yaml by operator/api/generate-types.ts. Do not edit.
+// Regenerate: npx tsx operator/api/generate-types.ts
+
+/** TLS to the brokers. */
+export interface ProcessingJobSpecKafkaTls {
+  /** Connect with TLS. */
+  enabled: boolean;
+  /** A Secret in the job's namespace with 'ca.crt' and optionally 'tls.crt' and 'tls.key' (client certificate), mounted into the workers. */
+  secretName?: string;
+  /** Do not verify the brokers' certificates (tests only). */
+  insecureSkipVerify: boolean;
+}
+
+/** SASL authentication; the credentials come from a Secret, never from the spec. */
+export interface ProcessingJobSpecKafkaSasl {
+  /** The SASL mechanism. */
+  mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  /** A Secret in the job's namespace holding the username and password. */
+  secretName: string;
+  /** The key of the username in the Secret. */
+  usernameKey: string;
+  /** The key of the password in the Secret. */
+  passwordKey: string;
+}
+
+/** Where the events come from. */
+export interface ProcessingJobSpecKafka {
+  /** Kafka brokers as host:port (KAFKA_BOOTSTRAP_SERVERS in the system Sluice replaces). */
+  bootstrapServers: string[];
+  /** The topic of user events (KAFKA_TOPIC). */
+  topic: string;
+  /** The consumer group of the workers. Default 'sluice-<namespace>-<name>'. */
+  consumerGroup?: string;
+  /** Where a consumer group with no committed offset and no checkpoint starts reading. */
+  startFrom: "earliest" | "latest";
+  /** Where malformed events go, with the reason. Default '<topic>.dlq'. */
+  deadLetterTopic?: string;
+  /** TLS to the brokers. */
+  tls?: ProcessingJobSpecKafkaTls;
+  /** SASL authentication; the credentials come from a Secret, never from the spec. */
+  sasl?: ProcessingJobSpecKafkaSasl;
+}
+
+/** The Redis password, from a Secret in the job's namespace. */
+export interface ProcessingJobSpecRedisPasswordSecret {
+  /** The Secret's name. */
+  name: string;
+  /** The key of the password in the Secret. */
+  key: string;
+}
+
+/** Where the scores are written. */
+export interface ProcessingJobSpecRedis {
+  /** Redis host name or address (REDIS_HOST). */
+  host: string;
+  /** Redis port (REDIS_PORT). */
+  port: number;
+  /** Redis database number. */
+  db: number;
+  /** Prepended to every key the workers write ('<prefix>user:<id>'). */
+  keyPrefix: string;
+  /** Expiry of the written keys in seconds; 0 means no expiry. */
+  ttlSeconds: number;
+  /** Connect to Redis with TLS. */
+  tls: boolean;
+  /** The Redis password, from a Secret in the job's namespace. */
+  passwordSecret?: ProcessingJobSpecRedisPasswordSecret;
+}
+
+/** A model stored in a ConfigMap (binaryData) in the job's namespace. */
+export interface ProcessingJobSpecModelConfigMap {
+  /** The ConfigMap's name. */
+  name: string;
+  /** The key of the ONNX file in the ConfigMap. */
+  key: string;
+}
+
+/** A model stored on a PersistentVolumeClaim in the job's namespace (mounted read-only). */
+export interface ProcessingJobSpecModelPvc {
+  /** The PVC's name. */
+  claimName: string;
+  /** Path of the ONNX file inside the volume, relative to its root. */
+  path: string;
+}
+
+/** A model file inside a container image; an init container copies it (with 'cp') into the pod before the worker starts. */
+export interface ProcessingJobSpecModelImage {
+  /** The image reference (registry/repository:tag or @digest). */
+  reference: string;
+  /** Absolute path of the ONNX file inside that image. */
+  path: string;
+}
+
+/** The ONNX model that scores the features. Default the model bundled for the job type. */
+export interface ProcessingJobSpecModel {
+  /** Where the model file comes from: 'bundled' (the model shipped in the worker image for the job type), 'configMap', 'pvc' or 'image' (a file inside another container image). */
+  source: "bundled" | "configMap" | "pvc" | "image";
+  /** A model stored in a ConfigMap (binaryData) in the job's namespace. */
+  configMap?: ProcessingJobSpecModelConfigMap;
+  /** A model stored on a PersistentVolumeClaim in the job's namespace (mounted read-only). */
+  pvc?: ProcessingJobSpecModelPvc;
+  /** A model file inside a container image; an init container copies it (with 'cp') into the pod before the worker starts. */
+  image?: ProcessingJobSpecModelImage;
+  /** Score at or above which a churn job reports a user as high risk. Not yet used by the workers (the risk bands are fixed); cart jobs use spec.cart.abandonThreshold. */
+  threshold?: number;
+}
+
+/** Checkpoints of worker state and Kafka offsets, on a volume shared by the workers. */
+export interface ProcessingJobSpecCheckpoint {
+  /** Seconds between checkpoints. */
+  intervalSeconds: number;
+  /** Size of the checkpoint volume (a Kubernetes quantity, for example 1Gi). */
+  size: string;
+  /** Storage class of the checkpoint volume; default the cluster's default class. Immutable once the volume exists. */
+  storageClassName?: string;
+  /** Access mode of the checkpoint volume. ReadWriteMany, because any worker may take over any partition and must read its checkpoint. Immutable. */
+  accessMode: "ReadWriteMany" | "ReadWriteOnce" | "ReadWriteOncePod";
+  /** Keep the checkpoint volume when the job is deleted (a new job of the same name reuses it). */
+  retainOnDelete: boolean;
+}
+
+/** Cart abandonment settings (type 'cart' only). */
+export interface ProcessingJobSpecCart {
+  /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). */
+  abandonWindowMinutes: number;
+  /** Abandonment probability above which an alert is sent (CART_ABANDON_THRESHOLD). */
+  abandonThreshold: number;
+}
+
+/** The SMTP server. */
+export interface ProcessingJobSpecAlertsSmtp {
+  /** SMTP host. */
+  host: string;
+  /** SMTP port. */
+  port: number;
+  /** Implicit TLS (usually port 465); otherwise STARTTLS when offered. */
+  secure: boolean;
+  /** A Secret in the job's namespace with the SMTP 'username' and 'password'. */
+  secretName?: string;
+}
+
+/** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */
+export interface ProcessingJobSpecAlerts {
+  /** The SMTP server. */
+  smtp: ProcessingJobSpecAlertsSmtp;
+  /** Sender address. */
+  from: string;
+  /** Recipient addresses. */
+  to: string[];
+}
+
+/** CPU and memory of each worker container. */
+export interface ProcessingJobSpecResources {
+  /** Minimum resources, for example {cpu 500m, memory 512Mi}. */
+  requests?: Record<string, number | string>;
+  /** Maximum resources. */
+  limits?: Record<string, number | string>;
+}
+
+/** Overrides for the worker pods. */
+export interface ProcessingJobSpecTemplate {
+  /** Extra labels of the worker pods (the operator's own labels win). */
+  labels?: Record<string, string>;
+  /** Extra annotations of the worker pods. */
+  annotations?: Record<string, string>;
+  /** Node labels the worker pods must run on. */
+  nodeSelector?: Record<string, string>;
+  /** Tolerations of the worker pods (core/v1 Toleration). */
+  tolerations?: Record<string, unknown>[];
+  /** Affinity of the worker pods (core/v1 Affinity). */
+  affinity?: Record<string, unknown>;
+  /** Service account of the worker pods; default the namespace's 'default'. */
+  serviceAccountName?: string;
+  /** Priority class of the worker pods. */
+  priorityClassName?: string;
+  /** Names of Secrets used to pull the worker image. */
+  imagePullSecrets?: string[];
+}
+
+/** What the user wants to run. */
+export interface ProcessingJobSpec {
+  /** The job type: 'churn' scores per-user churn risk; 'cart' detects abandoned carts and alerts. Immutable. */
+  type: "churn" | "cart";
+  /** Number of worker pods. More workers than the topic has partitions would sit idle, so the operator refuses that (condition ConfigValid=False, reason ParallelismAbovePartitions). Changed by 'kubectl scale'. */
+  parallelism: number;
+  /** When true, the workers are scaled to zero; checkpoints are kept. */
+  suspend: boolean;
+  /** Changing this value rolls the workers without any other spec change (for example the date of the restart). */
+  restartNonce?: string;
+  /** A worker pod Pending for longer than this makes the job Degraded (reason PodPendingTooLong). */
+  podPendingTimeoutSeconds: number;
+  /** Where the events come from. */
+  kafka: ProcessingJobSpecKafka;
+  /** Where the scores are written. */
+  redis: ProcessingJobSpecRedis;
+  /** The ONNX model that scores the features. Default the model bundled for the job type. */
+  model?: ProcessingJobSpecModel;
+  /** Checkpoints of worker state and Kafka offsets, on a volume shared by the workers. */
+  checkpoint: ProcessingJobSpecCheckpoint;
+  /** Cart abandonment settings (type 'cart' only). */
+  cart?: ProcessingJobSpecCart;
+  /** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */
+  alerts?: ProcessingJobSpecAlerts;
+  /** Worker image; default the image the operator was started with (--worker-image). */
+  image?: string;
+  /** Pull policy of the worker image. */
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** CPU and memory of each worker container. */
+  resources?: ProcessingJobSpecResources;
+  /** Overrides for the worker pods. */
+  template?: ProcessingJobSpecTemplate;
+}
+
+export interface ProcessingJobStatusConditionsItem {
+  /** Condition type (Ready, Progressing, Degraded, ConfigValid). */
+  type: string;
+  /** True, False or Unknown. */
+  status: "True" | "False" | "Unknown";
+  /** The spec generation the condition was set for. */
+  observedGeneration?: number;
+  /** When the status last changed. */
+  lastTransitionTime: string;
+  /** CamelCase reason. */
+  reason: string;
+  /** A human-readable explanation. */
+  message: string;
+}
+
+/** What the operator observed. */
+export interface ProcessingJobStatus {
+  /** The spec generation this status describes. */
+  observedGeneration?: number;
+  /** Worker pods that exist. */
+  replicas?: number;
+  /** Worker pods ready. */
+  readyReplicas?: number;
+  /** Label selector of the worker pods (for the scale subresource and HPAs). */
+  selector?: string;
+  /** A one-word summary: Pending (starting), Running (all workers ready), Suspended, Degraded (see the Degraded condition), Paused (reconciliation paused by annotation). */
+  phase?: "Pending" | "Running" | "Suspended" | "Degraded" | "Paused";
+  /** Hash of the worker configuration last applied (also on the pod template). */
+  configHash?: string;
+  /** The worker image last applied. */
+  workerImage?: string;
+  /** Messages behind the end of the topic, summed over partitions, as last reported by the workers. */
+  consumerLag?: number;
+  /** When the workers last completed a checkpoint, as last reported by them. */
+  lastCheckpointTime?: string;
+  /** Ready, Progressing, Degraded and ConfigValid (metav1.Condition). */
+  conditions?: ProcessingJobStatusConditionsItem[];
+}

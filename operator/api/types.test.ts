@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { crdPath, generatedTypesPath } from './paths.js';
+import { generateTypes, loadCrdSchema, type JsonSchema } from './schema-to-ts.js';
+
+function walk(schema: JsonSchema, path: string, visit: (path: string, s: JsonSchema) => void): void {
+  visit(path, schema);
+  for (const [k, v] of Object.entries(schema.properties ?? {})) walk(v, `${path}.${k}`, visit);
+  if (schema.items) walk(schema.items, `${path}[]`, visit);
+}
+
+describe('ProcessingJob API types', () => {
+  it('match the CRD schema (regenerate with npx tsx operator/api/generate-types.ts)', () => {
+    const expected = generateTypes(loadCrdSchema(crdPath));
+    expect(readFileSync(generatedTypesPath, 'utf8')).toBe(expected);
+  });
+
+  it('declares every spec and status field in the generated types', () => {
+    const generated = readFileSync(generatedTypesPath, 'utf8');
+    const schema = loadCrdSchema(crdPath);
+    const fields: string[] = [];
+    walk(schema.properties!.spec!, 'spec', (p) => fields.push(p.split('.').pop()!.replace('[]', '')));
+    walk(schema.properties!.status!, 'status', (p) => fields.push(p.split('.').pop()!.replace('[]', '')));
+    for (const f of fields.filter((f) => f !== 'spec' && f !== 'status')) {
+      expect(generated, `field ${f}`).toMatch(new RegExp(`\\b${f}\\??: `));
+    }
+  });
+
+  it('describes every field, so kubectl explain helps', () => {
+    const schema = loadCrdSchema(crdPath);
+    const undocumented: string[] = [];
+    walk(schema.properties!.spec!, 'spec', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
+    walk(schema.properties!.status!, 'status', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('makes a field with a schema default required, and one without optional', () => {
+    const out = generateTypes({
+      type: 'object',
+      properties: {
+        spec: { type: 'object', properties: { a: { type: 'integer', default: 1 }, b: { type: 'string' } } },
+        status: { type: 'object', properties: { c: { type: 'string', enum: ['X', 'Y'] } } },
+      },
+    });
+    expect(out).toContain('  a: number;');
+    expect(out).toContain('  b?: string;');
+    expect(out).toContain('  c?: "X" | "Y";');
+  });
+});

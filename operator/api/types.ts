@@ -1,0 +1,36 @@
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { ProcessingJobSpec, ProcessingJobStatus } from './types.generated.js';
+
+export type * from './types.generated.js';
+
+export const GROUP = 'sluice.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ProcessingJob';
+export const PLURAL = 'processingjobs';
+
+/** A ProcessingJob as read from the API server (defaults already applied by the schema). */
+export interface ProcessingJob {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: ProcessingJobSpec;
+  status?: ProcessingJobStatus;
+}
+
+export type Condition = NonNullable<ProcessingJobStatus['conditions']>[number];
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
+export type Phase = NonNullable<ProcessingJobStatus['phase']>;
+
+/** Annotations users set on a ProcessingJob. */
+export const ANNOTATION_PAUSED = 'sluice.dev/paused';
+
+/** Annotations and labels the operator sets on its children. */
+export const ANNOTATION_CONFIG_HASH = 'sluice.dev/config-hash';
+export const ANNOTATION_RESTART_NONCE = 'sluice.dev/restart-nonce';
+export const LABEL_JOB = 'sluice.dev/job';
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const WORKER_APP = 'sluice-worker';
+export const MANAGER = 'sluice-operator';
