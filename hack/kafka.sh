@@ -17,8 +17,9 @@ STATE=$INFRA_DIR/kafka
 DATA_DIR=$STATE/data
 CONFIG=$STATE/server.properties
 START_TIMEOUT=${SLUICE_KAFKA_START_TIMEOUT:-180}
+# log4j's own shutdown hook would stop logging before the broker's shutdown is logged.
 JAVA_OPTS=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
-  "-Dlog4j2.configurationFile=$HERE/log4j2.properties")
+  "-Dlog4j2.configurationFile=$HERE/log4j2.properties" -Dlog4j2.shutdownHookEnabled=false)
 
 fragment() { write_fragment "$NAME" "{\"kafka\":{\"brokers\":[\"127.0.0.1:$PORT\"]}}"; }
 
@@ -92,6 +93,7 @@ up() {
     done
     install
     configure
+    echo "=== $(date -u +%FT%TZ) hack/kafka.sh up: starting the broker" >>"$LOG_DIR/$NAME.log"
     start_bg "$NAME" java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG"
   fi
   local deadline=$((SECONDS + START_TIMEOUT))

@@ -7,8 +7,11 @@
 // Filenames sort by arrival (zero-padded epoch ms, then a counter), which is the
 // order test/support/infra.ts receivedMails() returns. Each file is written under
 // a temporary name and renamed, so a reader never sees half a message.
+import { Buffer } from 'node:buffer';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import process from 'node:process';
+import { setTimeout } from 'node:timers';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { SMTPServer } from 'smtp-server';

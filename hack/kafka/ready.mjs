@@ -3,6 +3,7 @@
 // the broker has registered with its controller).
 //
 //   node hack/kafka/ready.mjs 127.0.0.1:39092
+import process from 'node:process';
 import { Kafka, logLevel } from 'kafkajs';
 
 const broker = process.argv[2];
@@ -24,7 +25,7 @@ try {
   await admin.listTopics();
   process.exitCode = 0;
 } catch (err) {
-  console.error(`kafka not ready at ${broker}: ${err.message}`);
+  process.stderr.write(`kafka not ready at ${broker}: ${err.message}\n`);
   process.exitCode = 1;
 } finally {
   await admin.disconnect().catch(() => {});
