@@ -1,0 +1,2 @@
+export * from './churn.js';
+export * from './cart.js';
