@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { CliError } from '../errors.js';
+import { listRunStates, livePids, readRunState, removeRunState, type RunState } from '../local/run-state.js';
+import { stopRun } from '../local/stop-run.js';
+import { duration } from '../options.js';
+
+interface StopOptions {
+  stateDir: string;
+  timeout: number;
+}
+
+export function stopCommand(): Command {
+  return new Command('stop')
+    .summary('stop jobs started with `sluice run`')
+    .description('Stop jobs started with `sluice run` (all of them when no job is named): SIGTERM, final checkpoint, then exit')
+    .argument('[job...]', 'names of the local jobs to stop')
+    .option('--state-dir <dir>', 'where `sluice run` keeps its pid files', '.sluice')
+    .addOption(
+      new Option('--timeout <duration>', 'how long to wait before SIGKILL').argParser(duration('--timeout')).default(45, '45s'),
+    )
+    .action(async (jobs: string[], options: StopOptions) => {
+      const stateDir = resolve(options.stateDir);
+      let states: RunState[];
+      if (jobs.length === 0) {
+        states = listRunStates(stateDir);
+        if (states.length === 0) {
+          process.stdout.write(`no local jobs running (nothing in ${stateDir})\n`);
+          return;
+        }
+      } else {
+        states = jobs.map((job) => {
+          const state = readRunState(stateDir, job);
+          if (!state) throw new CliError(`no local job named '${job}' (no pid file in ${stateDir})`);
+          return state;
+        });
+      }
+      for (const state of states) {
+        const pids = livePids(state);
+        if (pids.length === 0) {
+          process.stdout.write(`job '${state.job}' was not running; removed its stale pid file\n`);
+        } else {
+          process.stdout.write(`stopping job '${state.job}' (pids ${pids.join(', ')})...\n`);
+          const killed = await stopRun(state, options.timeout * 1000);
+          const note = killed.length > 0 ? `; had to SIGKILL ${killed.join(', ')}` : '';
+          process.stdout.write(`job '${state.job}' stopped${note}\n`);
+        }
+        removeRunState(stateDir, state.job);
+      }
+    });
+}

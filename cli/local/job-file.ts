@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parseAllDocuments } from 'yaml';
+import { CliError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+
+/** A ProcessingJob as read from a user's YAML file, after the CRD schema's defaults are applied. */
+export interface JobDocument {
+  apiVersion: string;
+  kind: 'ProcessingJob';
+  metadata: { name: string; namespace?: string; [key: string]: unknown };
+  spec: Record<string, unknown>;
+}
+
+const API_VERSION = 'sluice.dev/v1alpha1';
+
+let validator: ValidateFunction | undefined;
+
+/**
+ * The same openAPIV3Schema the API server checks at admission, read from the
+ * CRD in crds/, so `sluice run` refuses (and defaults) exactly what
+ * `kubectl apply` would. CEL rules are not evaluated locally.
+ */
+function specValidator(): ValidateFunction {
+  if (validator) return validator;
+  const crdFile = join(packageRoot(), 'crds', 'processingjobs.sluice.dev.yaml');
+  const crd = parseAllDocuments(readFileSync(crdFile, 'utf8'))[0]?.toJS() as {
+    spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+  };
+  const version = crd.spec.versions.find((v) => `sluice.dev/${v.name}` === API_VERSION);
+  if (!version) throw new Error(`${crdFile} has no ${API_VERSION} version`);
+  // strict: false because the schema carries Kubernetes keywords (x-kubernetes-*) ajv does not know;
+  // formats (int32, date-time) are the API server's business, not a local check.
+  const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, validateFormats: false });
+  validator = ajv.compile(version.schema.openAPIV3Schema);
+  return validator;
+}
+
+function describe(errors: ErrorObject[]): string {
+  return errors
+    .slice(0, 5)
+    .map((e) => {
+      const path = e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+      const extra =
+        e.keyword === 'additionalProperties'
+          ? ` '${String((e.params as { additionalProperty: string }).additionalProperty)}'`
+          : e.keyword === 'enum'
+            ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`
+            : '';
+      return `${path}: ${e.message ?? 'is invalid'}${extra}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Reads the one ProcessingJob in a YAML file (other documents, such as the
+ * Secret beside a cart job, are ignored). `name` picks one when the file
+ * holds several.
+ */
+export function readJobFile(file: string, name?: string): JobDocument {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code ?? String(err)})`);
+  }
+  const docs = parseAllDocuments(text);
+  const jobs: JobDocument[] = [];
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    if (doc.errors.length > 0) throw new CliError(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+    const value = doc.toJS() as Partial<JobDocument> | null;
+    if (value?.kind === 'ProcessingJob') jobs.push(value as JobDocument);
+  }
+  const chosen = name ? jobs.filter((j) => j.metadata?.name === name) : jobs;
+  if (chosen.length === 0) {
+    throw new CliError(
+      name ? `${file}: no ProcessingJob named '${name}'` : `${file}: no document with kind: ProcessingJob`,
+    );
+  }
+  if (chosen.length > 1) {
+    const names = chosen.map((j) => j.metadata?.name).join(', ');
+    throw new CliError(`${file}: holds several ProcessingJobs (${names}); pick one with --name`);
+  }
+  const job = chosen[0]!;
+  if (job.apiVersion !== API_VERSION) {
+    throw new CliError(`${file}: apiVersion is '${job.apiVersion}', expected '${API_VERSION}'`);
+  }
+  if (typeof job.metadata?.name !== 'string' || job.metadata.name === '') {
+    throw new CliError(`${file}: metadata.name is required`);
+  }
+  const jobName = job.metadata.name;
+  const validate = specValidator();
+  const valid: boolean = validate(job);
+  if (!valid) throw new CliError(`${file}: invalid ProcessingJob '${jobName}': ${describe(validate.errors ?? [])}`);
+  return job;
+}
