@@ -21,6 +21,15 @@ START_TIMEOUT=${SLUICE_KAFKA_START_TIMEOUT:-180}
 JAVA_OPTS=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
   "-Dlog4j2.configurationFile=$HERE/log4j2.properties" -Dlog4j2.shutdownHookEnabled=false)
 
+# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
+# line is not our server's is forgotten, never signalled.
+forget_stale_pid() {
+  local f=$INFRA_DIR/$NAME.pid cmd
+  [[ -f $f ]] || return 0
+  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
+  [[ $cmd == *"$1"* ]] || rm -f "$f"
+}
+
 fragment() { write_fragment "$NAME" "{\"kafka\":{\"brokers\":[\"127.0.0.1:$PORT\"]}}"; }
 
 ready() { port_open "$PORT" && node "$HERE/ready.mjs" "127.0.0.1:$PORT"; }
@@ -121,6 +130,8 @@ down() {
   drop_fragment "$NAME"
   echo "kafka: down"
 }
+
+forget_stale_pid "$CONFIG"
 
 case ${1:-} in
   up) up ;;

@@ -9,6 +9,15 @@ NAME=redis
 PORT=36379
 DATA_DIR=$INFRA_DIR/redis
 
+# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
+# line is not our server's is forgotten, never signalled.
+forget_stale_pid() {
+  local f=$INFRA_DIR/$NAME.pid cmd
+  [[ -f $f ]] || return 0
+  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
+  [[ $cmd == *"$1"* ]] || rm -f "$f"
+}
+
 healthy() { redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -qx PONG; }
 
 status() {
@@ -50,6 +59,8 @@ down() {
   drop_fragment "$NAME"
   echo "redis: down"
 }
+
+forget_stale_pid "redis-server"
 
 case ${1:-} in
   up) up ;;

@@ -9,6 +9,15 @@ NAME=smtp
 PORT=32525
 MAILDIR=$INFRA_DIR/smtp/maildir
 
+# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
+# line is not our server's is forgotten, never signalled.
+forget_stale_pid() {
+  local f=$INFRA_DIR/$NAME.pid cmd
+  [[ -f $f ]] || return 0
+  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
+  [[ $cmd == *"$1"* ]] || rm -f "$f"
+}
+
 # The server answers with its 220 greeting: listening is not enough.
 healthy() {
   local greeting
@@ -59,6 +68,8 @@ down() {
   drop_fragment "$NAME"
   echo "smtp: down"
 }
+
+forget_stale_pid "$REPO_ROOT/hack/smtp-server.mjs"
 
 case ${1:-} in
   up) up ;;
