@@ -93,7 +93,14 @@ export function localWorkerConfigs(job: JobDocument, overrides: LocalOverrides):
       ? { cart: { abandonWindowMinutes: spec.cart?.abandonWindowMinutes ?? 60, abandonThreshold: spec.cart?.abandonThreshold ?? 0.75 } }
       : {}),
     ...(spec.type === 'cart' && spec.alerts
-      ? { alerts: { smtp: { ...spec.alerts.smtp }, from: spec.alerts.from, to: [...spec.alerts.to] } }
+      ? {
+          alerts: {
+            // The Secret named by smtp.secretName reaches the worker as SMTP_USERNAME/SMTP_PASSWORD, not in the file.
+            smtp: { host: spec.alerts.smtp.host, port: spec.alerts.smtp.port, secure: spec.alerts.smtp.secure },
+            from: spec.alerts.from,
+            to: [...spec.alerts.to],
+          },
+        }
       : {}),
   };
   return Array.from({ length: parallelism }, (_, i) => ({
