@@ -36,7 +36,7 @@ describe('the ProcessingJob YAML → worker config mapping of `sluice run`', () 
         deadLetterTopic: 'user_events.dlq',
         clientId: 'sluice-churn-local-0',
       },
-      redis: { host: 'redis', port: 6379, db: 0, keyPrefix: '', ttlSeconds: 604800, tls: false },
+      redis: { host: 'redis', port: 6379, db: 0, keyPrefix: '', ttlSeconds: 604800 },
       model: {},
       checkpoint: { dir: '/tmp/ckpt/churn', intervalSeconds: 30 },
       metrics: { port: 9100 },

@@ -1,3 +1,5 @@
+import type { ProcessingJob } from '../../operator/api/types.js';
+import { renderWorkerConfig } from '../../operator/render/worker-config.js';
 import type { JobType, WorkerConfig } from '../../workers/config.js';
 import { CliError } from '../errors.js';
 import type { JobDocument } from './job-file.js';
@@ -15,45 +17,26 @@ export interface LocalOverrides {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The slice of the ProcessingJob spec that local mode reads (defaults already applied from the CRD schema). */
-interface JobSpec {
-  type: JobType;
-  parallelism: number;
-  suspend?: boolean;
-  kafka: {
-    bootstrapServers: string[];
-    topic: string;
-    consumerGroup?: string;
-    startFrom: 'earliest' | 'latest';
-    deadLetterTopic?: string;
-    tls?: { enabled: boolean; secretName?: string; insecureSkipVerify?: boolean };
-    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' };
-  };
-  redis: { host: string; port: number; db: number; keyPrefix: string; ttlSeconds: number; tls: boolean };
-  model?: { source: 'bundled' | 'configMap' | 'pvc' | 'image' };
-  checkpoint: { intervalSeconds: number };
-  cart?: { abandonWindowMinutes: number; abandonThreshold: number };
-  alerts?: { smtp: { host: string; port: number; secure: boolean }; from: string; to: string[] };
-}
-
 const MODEL_PATH_ENV: Record<JobType, string> = { churn: 'CHURN_MODEL_PATH', cart: 'CART_MODEL_PATH' };
 
 /**
- * One WorkerConfig per local worker, mapped from the spec the way the operator
- * maps it into the worker ConfigMap (same defaults: consumer group
- * `sluice-<namespace>-<name>`, dead-letter topic `<topic>.dlq`), except for what
- * only exists in a cluster: checkpoints go to a local directory, each worker
- * gets its own metrics port, and volumes (TLS Secrets, model ConfigMaps/PVCs)
+ * One WorkerConfig per local worker. The mapping is the operator's own
+ * (`renderWorkerConfig`, what lands in the worker ConfigMap), so a job behaves
+ * the same locally and in a cluster; only what exists in a cluster alone is
+ * replaced: checkpoints go to a local directory, each worker gets its own
+ * metrics port and client id, and volumes (TLS Secrets, model ConfigMaps/PVCs)
  * cannot be mounted, so those need a local file instead.
  */
-export function localWorkerConfigs(job: JobDocument, overrides: LocalOverrides): WorkerConfig[] {
-  const spec = job.spec as unknown as JobSpec;
-  const name = job.metadata.name;
-  const namespace = job.metadata.namespace ?? 'default';
+export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides): WorkerConfig[] {
+  const job = {
+    ...doc,
+    metadata: { ...doc.metadata, namespace: doc.metadata.namespace ?? 'default' },
+  } as unknown as ProcessingJob;
+  const { spec, metadata } = job;
   const env = overrides.env ?? process.env;
   const parallelism = overrides.parallelism ?? spec.parallelism;
   if (parallelism < 1) {
-    throw new CliError(`spec.parallelism of '${name}' is ${parallelism}: nothing to run (use --parallelism N)`);
+    throw new CliError(`spec.parallelism of '${metadata.name}' is ${parallelism}: nothing to run (use --parallelism N)`);
   }
   if (spec.kafka.tls?.secretName) {
     throw new CliError(
@@ -67,45 +50,16 @@ export function localWorkerConfigs(job: JobDocument, overrides: LocalOverrides):
       `spec.model.source is '${modelSource}', which local mode cannot mount: set ${MODEL_PATH_ENV[spec.type]} to the ONNX file`,
     );
   }
-  const topic = spec.kafka.topic;
-  const base: Omit<WorkerConfig, 'metrics'> = {
-    job: { name, namespace, type: spec.type },
-    kafka: {
-      bootstrapServers: overrides.bootstrapServers ?? spec.kafka.bootstrapServers,
-      topic,
-      consumerGroup: spec.kafka.consumerGroup ?? `sluice-${namespace}-${name}`,
-      startFrom: spec.kafka.startFrom,
-      deadLetterTopic: spec.kafka.deadLetterTopic ?? `${topic}.dlq`,
-      ...(spec.kafka.tls ? { tls: { enabled: spec.kafka.tls.enabled, insecureSkipVerify: spec.kafka.tls.insecureSkipVerify } } : {}),
-      ...(spec.kafka.sasl ? { sasl: { mechanism: spec.kafka.sasl.mechanism } } : {}),
-    },
-    redis: {
-      host: overrides.redis?.host ?? spec.redis.host,
-      port: overrides.redis?.port ?? spec.redis.port,
-      db: spec.redis.db,
-      keyPrefix: spec.redis.keyPrefix,
-      ttlSeconds: spec.redis.ttlSeconds,
-      tls: spec.redis.tls,
-    },
-    model: {},
-    checkpoint: { dir: `${overrides.checkpointRoot}/${name}`, intervalSeconds: spec.checkpoint.intervalSeconds },
-    ...(spec.type === 'cart'
-      ? { cart: { abandonWindowMinutes: spec.cart?.abandonWindowMinutes ?? 60, abandonThreshold: spec.cart?.abandonThreshold ?? 0.75 } }
-      : {}),
-    ...(spec.type === 'cart' && spec.alerts
-      ? {
-          alerts: {
-            // The Secret named by smtp.secretName reaches the worker as SMTP_USERNAME/SMTP_PASSWORD, not in the file.
-            smtp: { host: spec.alerts.smtp.host, port: spec.alerts.smtp.port, secure: spec.alerts.smtp.secure },
-            from: spec.alerts.from,
-            to: [...spec.alerts.to],
-          },
-        }
-      : {}),
-  };
-  return Array.from({ length: parallelism }, (_, i) => ({
-    ...structuredClone(base),
-    kafka: { ...structuredClone(base.kafka), clientId: `sluice-${name}-local-${i}` },
-    metrics: { port: overrides.metricsPortBase + i },
-  }));
+  const base = renderWorkerConfig(job, { workerImage: 'local' });
+  if (overrides.bootstrapServers) base.kafka.bootstrapServers = overrides.bootstrapServers;
+  if (overrides.redis) Object.assign(base.redis, overrides.redis);
+  // The model path the operator renders is a pod mount; the worker applies CHURN_MODEL_PATH/CART_MODEL_PATH itself.
+  base.model = {};
+  base.checkpoint.dir = `${overrides.checkpointRoot}/${metadata.name}`;
+  return Array.from({ length: parallelism }, (_, i) => {
+    const config = structuredClone(base);
+    config.kafka.clientId = `sluice-${metadata.name}-local-${i}`;
+    config.metrics = { port: overrides.metricsPortBase + i };
+    return config;
+  });
 }
