@@ -7,6 +7,7 @@ import type {
   V1EnvVar,
   V1OwnerReference,
   V1PersistentVolumeClaim,
+  V1ResourceRequirements,
   V1Service,
   V1Toleration,
   V1Volume,
@@ -173,6 +174,13 @@ function podAnnotations(job: ProcessingJob, configHash: string): Record<string, 
   };
 }
 
+/** The schema accepts `cpu: 1` as well as `cpu: "1"`; the Pod API types want strings. */
+function quantities(r: NonNullable<ProcessingJob['spec']['resources']>): V1ResourceRequirements {
+  const strings = (m?: Record<string, string | number>) =>
+    m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined;
+  return { ...(r.requests ? { requests: strings(r.requests) } : {}), ...(r.limits ? { limits: strings(r.limits) } : {}) };
+}
+
 function workerContainer(job: ProcessingJob, image: string, model: ModelMount, tls: ReturnType<typeof tlsMount>): V1Container {
   const probe = (path: string, period: number) => ({
     httpGet: { path, port: 'metrics' },
@@ -188,7 +196,7 @@ function workerContainer(job: ProcessingJob, image: string, model: ModelMount, t
     args: ['worker', '--config', paths.configFile],
     ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
     ...(env.length ? { env } : {}),
-    ...(job.spec.resources ? { resources: job.spec.resources } : {}),
+    ...(job.spec.resources ? { resources: quantities(job.spec.resources) } : {}),
     livenessProbe: { ...probe('/healthz', 10), initialDelaySeconds: 10 },
     readinessProbe: probe('/readyz', 5),
     volumeMounts: [

@@ -1,0 +1,173 @@
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import type { Condition, ConditionType, Phase, ProcessingJob, ProcessingJobStatus } from '../api/types.js';
+
+/** Status messages and Event notes stay short, whatever an error says. */
+export const MAX_MESSAGE = 1024;
+export const bounded = (text: string, max = MAX_MESSAGE): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** What the operator-side checks found (see validate.ts). */
+export type Validation =
+  | { state: 'valid'; message?: string }
+  | { state: 'invalid'; reason: string; message: string }
+  /** The check could not run (Kafka unreachable): the children are still applied. */
+  | { state: 'unknown'; reason: string; message: string };
+
+/** A worker pod problem worth a Degraded condition. */
+export interface PodProblem {
+  reason: string;
+  message: string;
+}
+
+const waitingReasons = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+/** The first worker pod failure, or undefined: CrashLoopBackOff, ImagePullBackOff, Pending too long... */
+export function podProblem(pods: readonly V1Pod[], pendingTimeoutSeconds: number, now: Date): PodProblem | undefined {
+  for (const pod of pods) {
+    if (pod.metadata?.deletionTimestamp) continue;
+    const name = pod.metadata?.name ?? '?';
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    for (const cs of statuses) {
+      const waiting = cs.state?.waiting;
+      if (waiting?.reason && waitingReasons.has(waiting.reason)) {
+        const detail = waiting.message ? `: ${waiting.message}` : '';
+        return { reason: waiting.reason, message: `pod ${name} container ${cs.name} is ${waiting.reason}${detail}` };
+      }
+    }
+    if (pod.status?.phase === 'Failed') {
+      return { reason: 'PodFailed', message: `pod ${name} failed: ${pod.status.reason ?? ''} ${pod.status.message ?? ''}`.trim() };
+    }
+    if (pod.status?.phase === 'Pending' && pod.metadata?.creationTimestamp) {
+      const age = (now.getTime() - new Date(pod.metadata.creationTimestamp).getTime()) / 1000;
+      if (age > pendingTimeoutSeconds) {
+        const why = pod.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message;
+        return {
+          reason: 'PodPendingTooLong',
+          message: `pod ${name} has been Pending for ${Math.round(age)}s (limit spec.podPendingTimeoutSeconds=${pendingTimeoutSeconds}s)${why ? `: ${why}` : ''}`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Seconds after which to look at pods again because a Pending one may cross its timeout. */
+export function nextPendingCheck(pods: readonly V1Pod[], pendingTimeoutSeconds: number, now: Date): number | undefined {
+  let soonest: number | undefined;
+  for (const pod of pods) {
+    if (pod.status?.phase !== 'Pending' || !pod.metadata?.creationTimestamp) continue;
+    const left = pendingTimeoutSeconds - (now.getTime() - new Date(pod.metadata.creationTimestamp).getTime()) / 1000;
+    if (left > 0) soonest = Math.min(soonest ?? Infinity, left);
+  }
+  return soonest;
+}
+
+export interface StatusInput {
+  job: ProcessingJob;
+  paused: boolean;
+  validation: Validation;
+  /** The Deployment as the cluster reports it; undefined when not applied (yet). */
+  deployment?: V1Deployment;
+  pods: readonly V1Pod[];
+  /** Replicas asked of the Deployment (0 when suspended). */
+  desiredReplicas: number;
+  selector: string;
+  configHash?: string;
+  workerImage?: string;
+  now: Date;
+}
+
+type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
+  if (!d) return { settled: false };
+  const s = d.status ?? {};
+  const failure = s.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+  const settled =
+    (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
+    (s.updatedReplicas ?? 0) >= desired &&
+    (s.readyReplicas ?? 0) >= desired &&
+    (s.replicas ?? 0) === desired;
+  return {
+    settled,
+    failure: failure ? { reason: failure.reason ?? 'ReplicaFailure', message: failure.message ?? 'the Deployment cannot create pods' } : undefined,
+  };
+}
+
+function desiredConditions(input: StatusInput, problem: PodProblem | undefined, settled: boolean): Record<ConditionType, Desired> {
+  const { validation, job, desiredReplicas: want } = input;
+  const ready = input.deployment?.status?.readyReplicas ?? 0;
+  const invalid = validation.state === 'invalid' ? validation : undefined;
+  const configValid: Desired =
+    validation.state === 'valid'
+      ? { type: 'ConfigValid', status: 'True', reason: 'Valid', message: validation.message ?? 'the spec passed all checks' }
+      : { type: 'ConfigValid', status: validation.state === 'invalid' ? 'False' : 'Unknown', reason: validation.reason, message: validation.message };
+  const degradedBy = invalid ?? problem;
+  const degraded: Desired = degradedBy
+    ? { type: 'Degraded', status: 'True', reason: degradedBy.reason, message: degradedBy.message }
+    : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no worker problem seen' };
+  let readyCond: Desired;
+  if (job.spec.suspend) readyCond = { type: 'Ready', status: 'False', reason: 'Suspended', message: 'the job is suspended (spec.suspend); checkpoints are kept' };
+  else if (degradedBy) readyCond = { type: 'Ready', status: 'False', reason: degradedBy.reason, message: degradedBy.message };
+  else if (settled) readyCond = { type: 'Ready', status: 'True', reason: 'WorkersReady', message: `${ready}/${want} workers ready` };
+  else readyCond = { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${want} workers ready` };
+  let progressing: Desired;
+  if (input.paused) progressing = { type: 'Progressing', status: 'False', reason: 'Paused', message: 'reconciliation is paused by the sluice.dev/paused annotation' };
+  else if (invalid) progressing = { type: 'Progressing', status: 'False', reason: 'SpecRefused', message: 'the last spec was not applied: fix the problem in ConfigValid' };
+  else if (settled) progressing = { type: 'Progressing', status: 'False', reason: 'Complete', message: `${want} workers up to date` };
+  else progressing = { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `rolling out ${want} workers (${ready} ready)` };
+  return { Ready: readyCond, Progressing: progressing, Degraded: degraded, ConfigValid: configValid };
+}
+
+function phaseOf(input: StatusInput, conds: Record<ConditionType, Desired>): Phase {
+  if (input.paused) return 'Paused';
+  if (input.job.spec.suspend) return 'Suspended';
+  if (conds.Degraded.status === 'True') return 'Degraded';
+  if (conds.Ready.status === 'True') return 'Running';
+  return 'Pending';
+}
+
+/** Keeps lastTransitionTime of a condition whose status did not change. */
+export function mergeConditions(previous: readonly Condition[] | undefined, next: Desired[], generation: number, now: Date): Condition[] {
+  return next.map((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    const lastTransitionTime = old && old.status === c.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { ...c, message: bounded(c.message), observedGeneration: generation, lastTransitionTime };
+  });
+}
+
+/** The status the job should have, from what the cluster reports. A pure function. */
+export function deriveStatus(input: StatusInput): ProcessingJobStatus {
+  const { job, deployment } = input;
+  const progress = deploymentProgress(deployment, input.desiredReplicas);
+  const problem = podProblem(input.pods, job.spec.podPendingTimeoutSeconds, input.now) ?? progress.failure;
+  const conds = desiredConditions(input, problem, progress.settled);
+  const previous = job.status ?? {};
+  const generation = input.paused ? (previous.observedGeneration ?? 0) : (job.metadata.generation ?? 0);
+  const status: ProcessingJobStatus = {
+    ...previous,
+    observedGeneration: generation,
+    replicas: deployment?.status?.replicas ?? 0,
+    readyReplicas: deployment?.status?.readyReplicas ?? 0,
+    selector: input.selector,
+    phase: phaseOf(input, conds),
+    conditions: mergeConditions(previous.conditions, Object.values(conds), generation, input.now),
+  };
+  if (input.configHash) status.configHash = input.configHash;
+  if (input.workerImage) status.workerImage = input.workerImage;
+  return status;
+}
+
+export const statusChanged = (before: ProcessingJobStatus | undefined, after: ProcessingJobStatus): boolean =>
+  !isDeepStrictEqual(JSON.parse(JSON.stringify(before ?? {})), JSON.parse(JSON.stringify(after)));
+
+export const conditionOf = (status: ProcessingJobStatus | undefined, type: ConditionType): Condition | undefined =>
+  status?.conditions?.find((c) => c.type === type);
