@@ -325,3 +325,23 @@ export class RecordProducer {
     await this.producer.disconnect();
   }
 }
+
+/** A long-lived admin connection, for the end offsets a worker polls (lag, idle partitions). */
+export class TopicAdmin {
+  private constructor(private readonly admin: Admin) {}
+
+  static async connect(connection: KafkaConnectionOptions): Promise<TopicAdmin> {
+    const admin = client(connection).admin();
+    await admin.connect();
+    return new TopicAdmin(admin);
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, number>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  }
+
+  async disconnect(): Promise<void> {
+    await this.admin.disconnect();
+  }
+}

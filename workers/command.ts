@@ -1,0 +1,48 @@
+/** `sluice worker --config FILE [--type churn|cart]`: one worker process. */
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import type { JobType } from './config.js';
+import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('Run one stream worker (churn or cart) on Kafka and Redis: what a worker pod runs')
+    .option('-c, --config <file>', 'worker config YAML (the ConfigMap the operator renders); without it, everything comes from the environment')
+    .addOption(new Option('-t, --type <type>', 'job type, overriding job.type of the config').choices(['churn', 'cart']))
+    .option('--metrics-host <host>', 'interface of /metrics, /healthz, /readyz', '0.0.0.0')
+    .action(async (opts: { config?: string; type?: JobType; metricsHost: string }) => {
+      const logger = pino({ name: 'sluice-worker' });
+      let config;
+      try {
+        config = loadWorkerConfig(opts.config, process.env, { type: opts.type });
+      } catch (err) {
+        if (err instanceof WorkerConfigError) {
+          logger.fatal(err.message);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+      const worker = await runWorker(config, {
+        credentials: credentialsFromEnv(process.env),
+        logger,
+        metricsHost: opts.metricsHost,
+        onFatal: () => process.exit(1),
+      });
+      let signalled = false;
+      const shutdown = (signal: NodeJS.Signals): void => {
+        if (signalled) return;
+        signalled = true;
+        logger.info({ signal }, 'stopping: finishing the batch, checkpointing, leaving the group');
+        worker
+          .stop()
+          .then(() => process.exit(0))
+          .catch((err: Error) => {
+            logger.error({ err: err.message }, 'unclean stop');
+            process.exit(1);
+          });
+      };
+      process.on('SIGTERM', shutdown);
+      process.on('SIGINT', shutdown);
+    });
+}

@@ -1,0 +1,127 @@
+/**
+ * Cart alert emails, exactly once per abandoned cart.
+ *
+ * The checkpoint cannot hold "sent" (a crash after sending and before the
+ * next checkpoint replays the batch), so the marker lives in the result store:
+ * before sending, the worker claims `alert:<cartId>:email` with its own holder
+ * id; after the SMTP server accepted the message the marker becomes `sent`.
+ * A replay finds `sent` and skips. If the send failed for sure (connection
+ * refused, a 4xx/5xx reply) the marker becomes `failed` and the retry claims it
+ * again. If a worker dies between the claim and `sent`, the marker keeps the
+ * dead holder's id and nobody sends again: an alert may be lost in that
+ * window of a few milliseconds, but never sent twice (counted as `uncertain`).
+ * The Message-ID is derived from the cart, so a mail system can also dedupe.
+ */
+import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config.js';
+import type { CartAlert } from '../jobs/job.js';
+import type { WorkerMetrics } from './metrics.js';
+import type { ResultSink } from './sink.js';
+
+export interface Mailer {
+  send(message: { from: string; to: string[]; subject: string; text: string; messageId: string }): Promise<void>;
+  close(): void;
+}
+
+export class SmtpMailer implements Mailer {
+  private readonly transport: Transporter;
+
+  constructor(smtp: NonNullable<WorkerConfig['alerts']>['smtp'], credentials: { username?: string; password?: string }) {
+    this.transport = nodemailer.createTransport({
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.secure,
+      auth: credentials.username ? { user: credentials.username, pass: credentials.password ?? '' } : undefined,
+      connectionTimeout: 5_000,
+      greetingTimeout: 5_000,
+      socketTimeout: 15_000,
+    });
+  }
+
+  async send(m: { from: string; to: string[]; subject: string; text: string; messageId: string }): Promise<void> {
+    await this.transport.sendMail({ from: m.from, to: m.to, subject: m.subject, text: m.text, messageId: m.messageId });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/** Errors after which the message was certainly not accepted by the server, so a retry cannot duplicate it. */
+function certainlyNotDelivered(err: unknown): boolean {
+  const e = err as { code?: string; responseCode?: number };
+  if (typeof e.responseCode === 'number') return true;
+  return ['ECONNECTION', 'EDNS', 'EAUTH', 'ETLS', 'EENVELOPE', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? '');
+}
+
+export class UncertainDeliveryError extends Error {}
+
+export class AlertDispatcher {
+  constructor(
+    private readonly sink: ResultSink,
+    private readonly mailer: Mailer | undefined,
+    private readonly settings: { from: string; to: string[] } | undefined,
+    private readonly holder: string,
+    private readonly metrics: WorkerMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Records and emails the alerts; throws (to be retried) when the store or SMTP fails. Idempotent. */
+  async dispatch(alerts: readonly CartAlert[]): Promise<void> {
+    if (alerts.length === 0) return;
+    if (!this.mailer || !this.settings) {
+      await this.sink.recordAlerts(alerts, 'disabled');
+      this.metrics.alerts.inc({ outcome: 'recorded' }, alerts.length);
+      return;
+    }
+    await this.sink.recordAlerts(alerts, 'pending');
+    for (const alert of alerts) await this.emailOnce(alert);
+  }
+
+  private async emailOnce(alert: CartAlert): Promise<void> {
+    const claim = await this.sink.claimAlert(alert.cartId, this.holder);
+    if (claim.kind === 'sent') {
+      this.metrics.alerts.inc({ outcome: 'already_sent' });
+      return;
+    }
+    if (claim.kind === 'uncertain') {
+      this.metrics.alerts.inc({ outcome: 'uncertain' });
+      this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email not sent: an earlier attempt died while sending, it may have been delivered');
+      return;
+    }
+    try {
+      await this.mailer!.send(this.message(alert));
+    } catch (err) {
+      if (certainlyNotDelivered(err)) {
+        await this.sink.finishAlert(alert.cartId, this.holder, 'failed');
+        throw new Error(`SMTP send of alert for cart ${alert.cartId} failed: ${(err as Error).message}`);
+      }
+      // The server may have accepted it: mark it so that nobody, this worker included, sends it again.
+      await this.sink.finishAlert(alert.cartId, this.holder, 'uncertain');
+      this.metrics.alerts.inc({ outcome: 'uncertain' });
+      this.logger.error({ cartId: alert.cartId, err: (err as Error).message }, 'alert email outcome unknown (connection lost mid-send): not resent');
+      return;
+    }
+    this.metrics.alerts.inc({ outcome: 'sent' });
+    await this.sink.finishAlert(alert.cartId, this.holder, 'sent');
+  }
+
+  private message(a: CartAlert): { from: string; to: string[]; subject: string; text: string; messageId: string } {
+    const value = a.value.toFixed(2);
+    return {
+      from: this.settings!.from,
+      to: this.settings!.to,
+      messageId: `<cart-${encodeURIComponent(a.cartId)}@sluice.alerts>`,
+      subject: `Cart abandoned: user ${a.userId}, cart ${a.cartId} (${(a.score * 100).toFixed(0)}% likely lost)`,
+      text: [
+        `User ${a.userId} left cart ${a.cartId} with ${a.items} item(s) worth ${value}.`,
+        `Last cart activity: ${new Date(a.lastActivity).toISOString()}; abandoned at ${new Date(a.abandonedAt).toISOString()}.`,
+        `Abandonment probability ${a.score.toFixed(3)} (model ${a.modelVersion}).`,
+        `cart_id: ${a.cartId}`,
+        `user_id: ${a.userId}`,
+      ].join('\n'),
+    };
+  }
+}

@@ -1,0 +1,12 @@
+/** The worker runtime's public surface. */
+export { runJobInProcess, type InProcessOptions, type InProcessRun } from './in-process.js';
+export { MemoryStore, type StoredAlert } from './memory-store.js';
+export type { ResultSink, AlertClaim } from './sink.js';
+export { RedisSink } from './redis-sink.js';
+export { WorkerMetrics, startHealthServer } from './metrics.js';
+export { KafkaWorker, DLQ_HEADERS } from './kafka-worker.js';
+export { AlertDispatcher, SmtpMailer, type Mailer } from './alerts.js';
+export { CheckpointStore, type Checkpoint } from './checkpoint.js';
+export { loadModel, buildJob } from './build-job.js';
+export * from './kafka.js';
+export * from './worker-config.js';

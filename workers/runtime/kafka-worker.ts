@@ -1,0 +1,408 @@
+/**
+ * The stream runtime on Kafka: one consumer group member whose partitions each
+ * carry their own job state. State and the next offset are checkpointed
+ * together, and a partition's position is always taken from its checkpoint
+ * (Kafka's committed offsets only follow), so a crash or a rebalance replays
+ * from a point that matches the state exactly: nothing lost, nothing counted
+ * twice.
+ */
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config.js';
+import { parseEvent } from '../events/validate.js';
+import type { UserEvent } from '../events/types.js';
+import type { JobOutputs, StreamJob } from '../jobs/job.js';
+import type { AlertDispatcher } from './alerts.js';
+import { CheckpointStore } from './checkpoint.js';
+import {
+  GroupConsumer,
+  RecordProducer,
+  TopicAdmin,
+  type ConsumedRecord,
+  type KafkaConnectionOptions,
+  type OutgoingRecord,
+  type PartitionBatch,
+} from './kafka.js';
+import type { WorkerMetrics } from './metrics.js';
+import { retryUntilDone, StoppedError } from './retry.js';
+import type { ResultSink } from './sink.js';
+
+export const DLQ_HEADERS = {
+  reason: 'sluice-dlq-reason',
+  topic: 'sluice-source-topic',
+  partition: 'sluice-source-partition',
+  offset: 'sluice-source-offset',
+  job: 'sluice-job',
+} as const;
+
+export interface KafkaWorkerOptions<S> {
+  config: WorkerConfig;
+  connection: KafkaConnectionOptions;
+  job: StreamJob<S>;
+  sink: ResultSink;
+  alerts: AlertDispatcher;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  /** A caught-up partition quiet this long has its event time moved by the wall clock (cart timers). */
+  idleAfterMs?: number;
+  tickMs?: number;
+  /** Kafka gave up for good: the process should exit and be restarted. */
+  onFatal?: (err: Error) => void;
+}
+
+interface Owned<S> {
+  partition: number;
+  state: S;
+  /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
+  nextOffset: number;
+  seekedTo: number | undefined;
+  /** End of the partition as last seen (batch or admin), -1 when unknown. */
+  highWatermark: number;
+  dirty: boolean;
+  lastCheckpointAt: number;
+  /** Event time and wall time when the partition last had events, for the idle clock. */
+  idleBase: { watermark: number; wall: number } | undefined;
+}
+
+/** Serialises the work on one partition (batches, timers, checkpoints). */
+class PartitionLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  private depth = 0;
+
+  get busy(): boolean {
+    return this.depth > 0;
+  }
+
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.depth += 1;
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined).finally(() => (this.depth -= 1));
+    return result;
+  }
+}
+
+export class KafkaWorker<S> {
+  private consumer: GroupConsumer | undefined;
+  private producer: RecordProducer | undefined;
+  private admin: TopicAdmin | undefined;
+  private assignment: number[] = [];
+  private joined = false;
+  private readonly owned = new Map<number, Owned<S>>();
+  private readonly locks = new Map<number, PartitionLock>();
+  private readonly checkpoints: CheckpointStore;
+  private stopping = false;
+  private fatal: Error | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private lastEndOffsetsAt = 0;
+  private readonly intervalMs: number;
+  private readonly log: Logger;
+
+  constructor(private readonly o: KafkaWorkerOptions<S>) {
+    const k = o.config.kafka;
+    this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic);
+    this.intervalMs = o.config.checkpoint.intervalSeconds * 1000;
+    this.log = o.logger;
+  }
+
+  async start(): Promise<void> {
+    const k = this.o.config.kafka;
+    this.producer = await RecordProducer.connect(this.o.connection);
+    this.admin = await TopicAdmin.connect(this.o.connection);
+    this.consumer = await GroupConsumer.start(
+      this.o.connection,
+      { groupId: k.consumerGroup, topic: k.topic, startFrom: k.startFrom },
+      {
+        onAssignment: (partitions) => this.onAssignment(partitions),
+        onRebalancing: () => this.onRebalancing(),
+        onBatch: (batch) => this.onBatch(batch),
+        onCrash: (err) => {
+          this.fatal = err;
+          this.log.fatal({ err: err.message }, 'kafka consumer stopped for good');
+          this.o.onFatal?.(err);
+        },
+      },
+    );
+    this.ticker = setInterval(() => this.tick(), this.o.tickMs ?? 500);
+    this.ticker.unref();
+  }
+
+  readiness(): { ready: boolean; detail: string } {
+    if (this.fatal) return { ready: false, detail: `kafka consumer failed: ${this.fatal.message}` };
+    if (this.stopping) return { ready: false, detail: 'stopping' };
+    if (!this.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
+    const pending = this.assignment.filter((p) => !this.owned.has(p));
+    if (pending.length) return { ready: false, detail: `restoring partitions ${pending.join(',')}` };
+    return { ready: true, detail: `ready: partitions [${this.assignment.join(',')}] restored` };
+  }
+
+  /** Partitions owned now and the offset each resumes from, for tests and status. */
+  positions(): Map<number, number> {
+    return new Map([...this.owned.values()].map((o) => [o.partition, o.nextOffset]));
+  }
+
+  private lock(partition: number): PartitionLock {
+    let l = this.locks.get(partition);
+    if (!l) {
+      l = new PartitionLock();
+      this.locks.set(partition, l);
+    }
+    return l;
+  }
+
+  private onAssignment(partitions: number[]): void {
+    this.assignment = partitions;
+    this.joined = true;
+    for (const p of [...this.owned.keys()]) {
+      if (!partitions.includes(p)) {
+        // Revoked: the new owner restores from the checkpoint written when the rebalance began.
+        this.owned.delete(p);
+        this.o.metrics.lag.remove({ partition: String(p) });
+      }
+    }
+    this.o.metrics.assigned.set(partitions.length);
+    this.log.info({ partitions }, 'partitions assigned');
+    for (const p of partitions) {
+      if (!this.owned.has(p)) void this.lock(p).run(() => this.ensureOwned(p)).catch((err: Error) => this.log.error({ partition: p, err: err.message }, 'restore failed'));
+    }
+  }
+
+  /** Synchronous on purpose (see CheckpointStore.save): runs before this member rejoins the group. */
+  private onRebalancing(): void {
+    for (const o of this.owned.values()) {
+      if (o.dirty && !this.lock(o.partition).busy) this.checkpoint(o);
+    }
+  }
+
+  private ensureOwned(partition: number): Owned<S> {
+    const existing = this.owned.get(partition);
+    if (existing) return existing;
+    const { topic } = this.o.config.kafka;
+    const cp = this.checkpoints.load(partition, { jobType: this.o.job.type, topic });
+    const owned: Owned<S> = {
+      partition,
+      state: cp ? this.o.job.restore(cp.state) : this.o.job.newState(),
+      nextOffset: cp ? cp.nextOffset : -1,
+      seekedTo: undefined,
+      highWatermark: -1,
+      dirty: false,
+      lastCheckpointAt: Date.now(),
+      idleBase: undefined,
+    };
+    if (cp) {
+      this.consumer?.seek(partition, cp.nextOffset);
+      owned.seekedTo = cp.nextOffset;
+    }
+    this.owned.set(partition, owned);
+    this.o.metrics.restores.inc();
+    this.log.info({ partition, nextOffset: owned.nextOffset, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null }, cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint');
+    return owned;
+  }
+
+  private async onBatch(batch: PartitionBatch): Promise<void> {
+    const p = batch.partition;
+    await this.lock(p).run(async () => {
+      if (this.stopping || !this.assignment.includes(p)) return;
+      const o = this.ensureOwned(p);
+      if (batch.isStale()) return;
+      let records = batch.records;
+      if (o.nextOffset >= 0 && records.length > 0 && records[0].offset > o.nextOffset) {
+        if (o.seekedTo !== o.nextOffset) {
+          this.consumer?.seek(p, o.nextOffset);
+          o.seekedTo = o.nextOffset;
+          return;
+        }
+        this.log.warn({ partition: p, expected: o.nextOffset, got: records[0].offset }, 'records missing before this batch (deleted by retention?): continuing from what the broker has');
+      }
+      if (o.nextOffset >= 0) records = records.filter((r) => r.offset >= o.nextOffset);
+      o.highWatermark = Math.max(o.highWatermark, batch.highWatermark);
+      if (records.length > 0) await this.processRecords(o, records, batch.heartbeat);
+      this.updateLag(o);
+    });
+  }
+
+  private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<void> {
+    const events: UserEvent[] = [];
+    const ingest: number[] = [];
+    const dead: OutgoingRecord[] = [];
+    for (const r of records) {
+      const parsed = parseEvent(r.value);
+      if (parsed.ok) {
+        events.push(parsed.event);
+        ingest.push(r.timestamp);
+      } else {
+        dead.push(this.deadLetter(o.partition, r, parsed.reason));
+      }
+    }
+    this.o.metrics.eventsIn.inc(records.length);
+    try {
+      const outputs = await this.o.job.process(o.state, events);
+      if (dead.length) {
+        await retryUntilDone(() => this.producer!.send(this.o.config.kafka.deadLetterTopic, dead), this.retryOptions('kafka', heartbeat));
+      }
+      await this.deliver(outputs, heartbeat);
+    } catch (err) {
+      // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
+      this.owned.delete(o.partition);
+      if (err instanceof StoppedError) return;
+      throw err;
+    }
+    const now = Date.now();
+    o.nextOffset = records[records.length - 1].offset + 1;
+    o.dirty = true;
+    o.idleBase = { watermark: this.o.job.watermark(o.state), wall: now };
+    this.o.metrics.deadLetters.inc(dead.length);
+    for (const t of ingest) this.o.metrics.eventToScore.observe(Math.max(0, now - t) / 1000);
+    this.maybeCheckpoint(o, now);
+  }
+
+  private deadLetter(partition: number, r: ConsumedRecord, reason: string): OutgoingRecord {
+    const { topic } = this.o.config.kafka;
+    this.log.debug({ partition, offset: r.offset, reason }, 'malformed event to the dead-letter topic');
+    return {
+      // Keyed by origin, so a consumer of the DLQ can drop the duplicates a replay may add.
+      key: `${topic}/${partition}/${r.offset}`,
+      value: r.value,
+      headers: {
+        ...r.headers,
+        [DLQ_HEADERS.reason]: reason,
+        [DLQ_HEADERS.topic]: topic,
+        [DLQ_HEADERS.partition]: String(partition),
+        [DLQ_HEADERS.offset]: String(r.offset),
+        [DLQ_HEADERS.job]: this.o.config.job.name,
+      },
+    };
+  }
+
+  private retryOptions(target: string, between?: () => Promise<void>): Parameters<typeof retryUntilDone>[1] {
+    return {
+      target,
+      logger: this.log,
+      between,
+      shouldStop: () => this.stopping,
+      onRetry: () => this.o.metrics.retries.inc({ target }),
+    };
+  }
+
+  private async deliver(outputs: JobOutputs, between?: () => Promise<void>): Promise<void> {
+    if (outputs.scoredRows > 0) {
+      this.o.metrics.inference.observe(outputs.inferenceMs / 1000);
+      this.o.metrics.inferenceRows.inc(outputs.scoredRows);
+    }
+    if (outputs.writes.length) {
+      await retryUntilDone(() => this.o.sink.writeUsers(outputs.writes), this.retryOptions('redis', between));
+      this.o.metrics.eventsOut.inc(outputs.writes.length);
+    }
+    if (outputs.alerts.length) {
+      await retryUntilDone(() => this.o.alerts.dispatch(outputs.alerts), this.retryOptions('alerts', between));
+      this.o.metrics.eventsOut.inc(outputs.alerts.length);
+    }
+  }
+
+  private maybeCheckpoint(o: Owned<S>, now: number): void {
+    if (!o.dirty || now - o.lastCheckpointAt < this.intervalMs) return;
+    this.checkpoint(o);
+    const offset = o.nextOffset;
+    this.consumer
+      ?.commit([{ partition: o.partition, offset }])
+      .catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts)'));
+  }
+
+  private checkpoint(o: Owned<S>): void {
+    if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
+    const started = performance.now();
+    const bytes = this.checkpoints.save({
+      version: 1,
+      jobType: this.o.job.type,
+      topic: this.o.config.kafka.topic,
+      partition: o.partition,
+      nextOffset: o.nextOffset,
+      savedAt: Date.now(),
+      state: this.o.job.snapshot(o.state),
+    });
+    o.dirty = false;
+    o.lastCheckpointAt = Date.now();
+    this.o.metrics.checkpointSeconds.observe((performance.now() - started) / 1000);
+    this.o.metrics.checkpointBytes.set({ partition: String(o.partition) }, bytes);
+    this.o.metrics.lastCheckpoint.set(o.lastCheckpointAt / 1000);
+  }
+
+  private updateLag(o: Owned<S>): void {
+    if (o.highWatermark >= 0 && o.nextOffset >= 0) {
+      this.o.metrics.lag.set({ partition: String(o.partition) }, Math.max(0, o.highWatermark - o.nextOffset));
+    }
+  }
+
+  /** Periodic work: restore dropped partitions, learn end offsets, move idle event time, checkpoint. */
+  private tick(): void {
+    if (this.stopping || this.fatal) return;
+    const now = Date.now();
+    for (const p of this.assignment) {
+      if (!this.owned.has(p) && !this.lock(p).busy) {
+        void this.lock(p).run(() => this.ensureOwned(p)).catch((err: Error) => this.log.error({ partition: p, err: err.message }, 'restore failed'));
+      }
+    }
+    if (now - this.lastEndOffsetsAt >= 5_000 && this.admin) {
+      this.lastEndOffsetsAt = now;
+      this.admin
+        .endOffsets(this.o.config.kafka.topic)
+        .then((ends) => {
+          for (const o of this.owned.values()) {
+            const end = ends.get(o.partition);
+            if (end !== undefined) o.highWatermark = Math.max(o.highWatermark, end);
+            this.updateLag(o);
+          }
+        })
+        .catch((err: Error) => this.log.debug({ err: err.message }, 'end offsets unavailable'));
+    }
+    for (const o of this.owned.values()) {
+      const lock = this.lock(o.partition);
+      if (lock.busy) continue;
+      void lock
+        .run(() => this.idleWork(o))
+        .catch((err: Error) => {
+          if (!(err instanceof StoppedError)) this.log.error({ partition: o.partition, err: err.message }, 'timer work failed; the partition restarts from its checkpoint');
+        });
+    }
+  }
+
+  private async idleWork(o: Owned<S>): Promise<void> {
+    if (this.stopping || this.owned.get(o.partition) !== o) return;
+    const now = Date.now();
+    const caughtUp = o.highWatermark >= 0 && o.nextOffset >= o.highWatermark;
+    if (caughtUp && o.idleBase === undefined && this.o.job.watermark(o.state) >= 0) {
+      // Restored while the topic is quiet: the idle clock starts now.
+      o.idleBase = { watermark: this.o.job.watermark(o.state), wall: now };
+    }
+    const idleFor = o.idleBase ? now - o.idleBase.wall : 0;
+    if (caughtUp && o.idleBase && idleFor >= (this.o.idleAfterMs ?? 1_000)) {
+      const outputs = await this.o.job.advanceTo(o.state, o.idleBase.watermark + idleFor);
+      if (outputs.writes.length || outputs.alerts.length) {
+        try {
+          await this.deliver(outputs);
+        } catch (err) {
+          this.owned.delete(o.partition);
+          throw err;
+        }
+        o.dirty = true;
+      }
+    }
+    this.maybeCheckpoint(o, now);
+  }
+
+  /** Finishes the batch in hand, checkpoints every partition, commits, leaves the group. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const o of [...this.owned.values()]) {
+      await this.lock(o.partition).run(() => {
+        if (o.dirty) this.checkpoint(o);
+      });
+    }
+    const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
+    await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
+    await this.consumer?.stop();
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    this.log.info({ partitions: [...this.owned.keys()] }, 'worker stopped: checkpoints written, left the group');
+  }
+}

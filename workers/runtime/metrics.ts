@@ -1,0 +1,117 @@
+/**
+ * The worker's Prometheus metrics and its HTTP endpoints (/metrics, /healthz,
+ * /readyz). One registry per worker, so tests and the in-process demo can run
+ * several workers in one process.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly eventsIn: Counter;
+  readonly eventsOut: Counter;
+  readonly deadLetters: Counter;
+  readonly lag: Gauge<'partition'>;
+  readonly eventToScore: Histogram;
+  readonly inference: Histogram;
+  readonly inferenceRows: Counter;
+  readonly checkpointSeconds: Histogram;
+  readonly checkpointBytes: Gauge<'partition'>;
+  readonly lastCheckpoint: Gauge;
+  readonly alerts: Counter<'outcome'>;
+  readonly retries: Counter<'target'>;
+  readonly assigned: Gauge;
+  readonly restores: Counter;
+
+  constructor(labels: { job: string; type: string }, defaults = true) {
+    this.registry.setDefaultLabels(labels);
+    const registers = [this.registry];
+    this.eventsIn = new Counter({ name: 'sluice_events_in_total', help: 'Records read from the input topic (valid or not)', registers });
+    this.eventsOut = new Counter({ name: 'sluice_events_out_total', help: 'Results written to Redis (user hashes and alert records)', registers });
+    this.deadLetters = new Counter({ name: 'sluice_dlq_events_total', help: 'Malformed records sent to the dead-letter topic', registers });
+    this.lag = new Gauge({ name: 'sluice_consumer_lag', help: 'Records between the checkpointable position and the end of the partition', labelNames: ['partition'], registers });
+    this.eventToScore = new Histogram({
+      name: 'sluice_event_to_score_seconds',
+      help: 'From the record timestamp to its result written (churn: scored; cart: state updated and due carts scored)',
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      registers,
+    });
+    this.inference = new Histogram({
+      name: 'sluice_inference_seconds',
+      help: 'Time of one batched model call',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.inferenceRows = new Counter({ name: 'sluice_inference_rows_total', help: 'Feature rows scored', registers });
+    this.checkpointSeconds = new Histogram({
+      name: 'sluice_checkpoint_seconds',
+      help: 'Time to write one partition checkpoint (serialise, fsync, rename)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.checkpointBytes = new Gauge({ name: 'sluice_checkpoint_bytes', help: 'Size of the last checkpoint of each partition', labelNames: ['partition'], registers });
+    this.lastCheckpoint = new Gauge({ name: 'sluice_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last checkpoint written', registers });
+    this.alerts = new Counter({
+      name: 'sluice_alerts_total',
+      help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (a previous attempt died mid-send: not resent), recorded (no SMTP configured)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });
+    this.assigned = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions this worker owns', registers });
+    this.restores = new Counter({ name: 'sluice_partition_restores_total', help: 'Partitions restored from a checkpoint (or started afresh)', registers });
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+export interface HealthServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Serves /metrics, /healthz (the process runs) and /readyz (`ready()` says so). */
+export async function startHealthServer(
+  metrics: WorkerMetrics,
+  ready: () => { ready: boolean; detail: string },
+  port: number,
+  host: string,
+): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metrics.registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(String(err));
+        });
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const r = ready();
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(`${r.detail}\n`);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: try /metrics, /healthz or /readyz\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`metrics.port: cannot listen on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Results to Redis through ioredis, one pipeline per batch. Keys (all behind
+ * redis.keyPrefix): `user:<id>` (hash, the seed's layout), `alert:<cartId>`
+ * (hash: what was scored), `alerts` (sorted set of cart ids by abandonment
+ * time) and `alert:<cartId>:email` (the exactly-once marker of the email).
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config.js';
+import type { CartAlert, UserWrite } from '../jobs/job.js';
+import type { AlertClaim, ResultSink } from './sink.js';
+
+// Claim when free or when the last attempt failed for sure; a holder may reclaim its own claim.
+const CLAIM = `
+local v = redis.call('GET', KEYS[1])
+if (not v) or v == 'failed' or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 'claimed'
+end
+return v`;
+
+// Only the holder may finish its claim.
+const FINISH = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+export class RedisSink implements ResultSink {
+  private constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttl: number,
+  ) {}
+
+  static connect(config: WorkerConfig['redis'], password: string | undefined, logger: Logger): RedisSink {
+    const redis = new Redis({
+      host: config.host,
+      port: config.port,
+      db: config.db ?? 0,
+      password,
+      tls: config.tls ? {} : undefined,
+      // Fail fast while disconnected: the runtime retries the whole batch with
+      // backoff and stops consuming meanwhile, instead of piling up commands.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(100 * times, 2_000),
+      lazyConnect: false,
+    });
+    let down = false;
+    redis.on('error', (err: Error) => {
+      if (!down) logger.warn({ err: err.message, redis: `${config.host}:${config.port}` }, 'redis connection error');
+      down = true;
+    });
+    redis.on('ready', () => {
+      if (down) logger.info({ redis: `${config.host}:${config.port}` }, 'redis connection back');
+      down = false;
+    });
+    return new RedisSink(redis, config.keyPrefix ?? '', config.ttlSeconds ?? 0);
+  }
+
+  /** Resolves once connected (or rejects after `timeoutMs`), for a start-up check with a clear message. */
+  async waitReady(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(new Error(`redis not reachable within ${timeoutMs} ms (status ${this.redis.status})`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  userKey(userId: string): string {
+    return `${this.prefix}user:${userId}`;
+  }
+
+  async writeUsers(writes: readonly UserWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const p = this.redis.pipeline();
+    for (const w of writes) {
+      const key = this.userKey(w.userId);
+      p.hset(key, w.fields);
+      if (this.ttl > 0) p.expire(key, this.ttl);
+    }
+    await execOrThrow(p);
+  }
+
+  async recordAlerts(alerts: readonly CartAlert[], email: 'pending' | 'disabled'): Promise<void> {
+    if (alerts.length === 0) return;
+    const p = this.redis.pipeline();
+    for (const a of alerts) {
+      const key = `${this.prefix}alert:${a.cartId}`;
+      p.hset(key, {
+        cart_id: a.cartId,
+        user_id: a.userId,
+        score: a.score.toFixed(6),
+        cart_items: String(a.items),
+        cart_value: a.value.toFixed(2),
+        last_activity: new Date(a.lastActivity).toISOString(),
+        abandoned_at: new Date(a.abandonedAt).toISOString(),
+        model_version: a.modelVersion,
+      });
+      // The email status is only set when absent: a replay must not reset 'sent'.
+      p.hsetnx(key, 'email', email);
+      p.zadd(`${this.prefix}alerts`, a.abandonedAt, a.cartId);
+      if (this.ttl > 0) p.expire(key, this.ttl);
+    }
+    await execOrThrow(p);
+  }
+
+  async claimAlert(cartId: string, holder: string): Promise<AlertClaim> {
+    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}alert:${cartId}:email`, holder));
+    if (result === 'claimed') return { kind: 'claimed' };
+    if (result === 'sent') return { kind: 'sent' };
+    return { kind: 'uncertain', holder: result };
+  }
+
+  async finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
+    const p = this.redis.pipeline();
+    p.eval(FINISH, 1, `${this.prefix}alert:${cartId}:email`, holder, outcome);
+    if (outcome !== 'failed') p.hset(`${this.prefix}alert:${cartId}`, 'email', outcome);
+    await execOrThrow(p);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+async function execOrThrow(p: ReturnType<Redis['pipeline']>): Promise<void> {
+  const results = await p.exec();
+  if (!results) throw new Error('redis pipeline was discarded');
+  for (const [err] of results) if (err) throw err;
+}
