@@ -115,60 +115,55 @@ function advance(s: ChurnState, d: number): void {
  * day of `asOf`: "7d" is that day and the six before it.
  */
 export function churnFeatures(s: ChurnState, asOf: number, out: Float32Array, offset: number): void {
-  const w1 = scratch1.fill(0);
-  const w7 = scratch7.fill(0);
   const w28 = scratch28.fill(0);
+  let events1 = 0;
+  let events7 = 0;
+  let sessions7 = 0;
   let active7 = 0;
   let active28 = 0;
   const asOfDay = dayOf(asOf);
-  if (s.day >= 0) {
-    for (let age = 0; age < RING_DAYS; age++) {
-      const day = asOfDay - age;
-      if (day > s.day) continue;
-      if (day <= s.day - RING_DAYS) break;
-      const base = (day % RING_DAYS) * COUNTERS;
-      if (s.ring[base + EVENTS] > 0) {
-        active28++;
-        if (age < 7) active7++;
-      }
-      for (let c = 0; c < COUNTERS; c++) {
-        const v = s.ring[base + c];
-        w28[c] += v;
-        if (age < 7) w7[c] += v;
-        if (age < 1) w1[c] += v;
-      }
+  // Days both in the window ending at asOf and still held by the ring.
+  const newest = Math.min(asOfDay, s.day);
+  const oldest = Math.max(asOfDay, s.day) - RING_DAYS + 1;
+  for (let day = s.day < 0 ? oldest : newest; day >= oldest; day--) {
+    const base = (day % RING_DAYS) * COUNTERS;
+    const events = s.ring[base + EVENTS];
+    if (events === 0) continue;
+    const age = asOfDay - day;
+    active28++;
+    for (let c = 0; c < COUNTERS; c++) w28[c] += s.ring[base + c];
+    if (age < 7) {
+      active7++;
+      events7 += events;
+      sessions7 += s.ring[base + SESSIONS];
+      if (age === 0) events1 = events;
     }
   }
-  const earlierWeekly = (w28[EVENTS] - w7[EVENTS]) / 3;
+  const earlierWeekly = (w28[EVENTS] - events7) / 3;
+  // Written one by one, in CHURN_FEATURES order: this runs once per scored row.
   let i = offset;
-  for (const v of [
-    w1[EVENTS],
-    w7[EVENTS],
-    w28[EVENTS],
-    active7,
-    active28,
-    w7[SESSIONS],
-    w28[SESSIONS],
-    w28[EVENTS] / Math.max(1, w28[SESSIONS]),
-    (w7[EVENTS] + 1) / (earlierWeekly + 1),
-    w28[PRODUCT_VIEWS],
-    w28[CART_ADDS],
-    w28[PURCHASES],
-    w28[PURCHASES] / Math.max(1, w28[CART_ADDS]),
-    w28[SUPPORT],
-    daysSince(s.last, asOf),
-    daysSince(s.lastPurchase, asOf),
-    s.first < 0 ? 0 : Math.min(CAP_DAYS, Math.max(0, (asOf - s.first) / DAY_MS)),
-    s.purchases,
-    Math.log1p(s.revenue),
-  ]) {
-    out[i++] = v;
-  }
+  out[i++] = events1;
+  out[i++] = events7;
+  out[i++] = w28[EVENTS];
+  out[i++] = active7;
+  out[i++] = active28;
+  out[i++] = sessions7;
+  out[i++] = w28[SESSIONS];
+  out[i++] = w28[EVENTS] / Math.max(1, w28[SESSIONS]);
+  out[i++] = (events7 + 1) / (earlierWeekly + 1);
+  out[i++] = w28[PRODUCT_VIEWS];
+  out[i++] = w28[CART_ADDS];
+  out[i++] = w28[PURCHASES];
+  out[i++] = w28[PURCHASES] / Math.max(1, w28[CART_ADDS]);
+  out[i++] = w28[SUPPORT];
+  out[i++] = daysSince(s.last, asOf);
+  out[i++] = daysSince(s.lastPurchase, asOf);
+  out[i++] = s.first < 0 ? 0 : Math.min(CAP_DAYS, Math.max(0, (asOf - s.first) / DAY_MS));
+  out[i++] = s.purchases;
+  out[i] = Math.log1p(s.revenue);
 }
 
 // Window sums, reused between calls: scoring runs this once per user per poll.
-const scratch1 = new Float64Array(COUNTERS);
-const scratch7 = new Float64Array(COUNTERS);
 const scratch28 = new Float64Array(COUNTERS);
 
 function daysSince(t: number, asOf: number): number {
