@@ -1,0 +1,118 @@
+import {
+  ApiException,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Lease,
+  type V1PersistentVolumeClaim,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { GROUP, MANAGER, PLURAL, VERSION, type ProcessingJob, type ProcessingJobStatus } from '../api/types.js';
+
+/** The HTTP status of a failed API call, or undefined for a network error. */
+export function statusCode(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown; statusCode?: unknown })?.statusCode ?? (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
+export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
+
+/** A one-line description of an API error: the server's own message when it sent one. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = err.body as unknown;
+    let message: string | undefined;
+    if (typeof body === 'string') {
+      try {
+        message = (JSON.parse(body) as { message?: string }).message ?? body;
+      } catch {
+        message = body;
+      }
+    } else if (body && typeof body === 'object') {
+      message = (body as { message?: string }).message;
+    }
+    return `HTTP ${err.code}: ${message ?? err.message}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** The calls the operator makes, in one place: server-side apply, status, reads, events, leases. */
+export class Kube {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly coordination: CoordinationV1Api;
+  private readonly objects: KubernetesObjectApi;
+
+  constructor(readonly config: KubeConfig) {
+    this.core = config.makeApiClient(CoreV1Api);
+    this.apps = config.makeApiClient(AppsV1Api);
+    this.custom = config.makeApiClient(CustomObjectsApi);
+    this.coordination = config.makeApiClient(CoordinationV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(config);
+  }
+
+  /** Server-side apply with the operator's field manager; force takes back fields it owns. */
+  async apply<T extends KubernetesObject>(object: T): Promise<T> {
+    return this.objects.patch(object, undefined, undefined, MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  /** Returns the job as the server stored it. */
+  async patchJobStatus(job: ProcessingJob, status: ProcessingJobStatus): Promise<ProcessingJob> {
+    // A merge patch of the status subresource: the spec and other writers' fields stay untouched.
+    return (await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace: job.metadata.namespace, name: job.metadata.name, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as ProcessingJob;
+  }
+
+  async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return this.orUndefined(() => this.core.readNamespacedSecret({ namespace, name }));
+  }
+
+  async getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+    return this.orUndefined(() => this.core.readNamespacedConfigMap({ namespace, name }));
+  }
+
+  async getPvc(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    return this.orUndefined(() => this.core.readNamespacedPersistentVolumeClaim({ namespace, name }));
+  }
+
+  async getLease(namespace: string, name: string): Promise<V1Lease | undefined> {
+    return this.orUndefined(() => this.coordination.readNamespacedLease({ namespace, name }));
+  }
+
+  async createLease(lease: V1Lease): Promise<V1Lease> {
+    return this.coordination.createNamespacedLease({ namespace: lease.metadata!.namespace!, body: lease });
+  }
+
+  /** Replaces the lease; fails with 409 when someone else wrote it since it was read. */
+  async replaceLease(lease: V1Lease): Promise<V1Lease> {
+    return this.coordination.replaceNamespacedLease({ namespace: lease.metadata!.namespace!, name: lease.metadata!.name!, body: lease });
+  }
+
+  private async orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  ANNOTATION_CONFIG_HASH,
+  ANNOTATION_PAUSED,
+  ANNOTATION_RESTART_NONCE,
+  type ProcessingJob,
+  type ProcessingJobStatus,
+} from '../api/types.js';
+import { describeError, statusCode } from '../kube/client.js';
+import type { EventType } from '../kube/events.js';
+import { childNames } from '../render/paths.js';
+import { render, selectorString, type Children } from '../render/render.js';
+import { conditionOf, deriveStatus, nextPendingCheck, statusChanged, type Validation } from './status.js';
+import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
+
+/** What a reconcile reads from the informer caches. */
+export interface ClusterView {
+  job(namespace: string, name: string): ProcessingJob | undefined;
+  deployment(namespace: string, name: string): V1Deployment | undefined;
+  pods(namespace: string, job: string): V1Pod[];
+}
+
+/** What a reconcile writes. */
+export interface ClusterWriter extends ValidationReads {
+  apply<T extends KubernetesObject>(object: T): Promise<T>;
+  patchJobStatus(job: ProcessingJob, status: ProcessingJobStatus): Promise<void>;
+}
+
+export interface Recorder {
+  record(job: ProcessingJob, type: EventType, reason: string, message: string): void;
+}
+
+export interface ReconcilerDeps {
+  view: ClusterView;
+  writer: ClusterWriter;
+  events: Recorder;
+  partitions: PartitionLookup;
+  workerImage: string;
+  log: Logger;
+  now?: () => Date;
+}
+
+export interface ReconcileResult {
+  /** Look again after this long even if nothing changes (timeouts, external checks). */
+  requeueAfterMs?: number;
+}
+
+/** Re-check a spec that failed an operator-side check (a Secret may appear, a topic may grow). */
+const RECHECK_MS = 30_000;
+/** A spec the API server refused: no hot loop, but try again now and then. */
+const REJECTED_RECHECK_MS = 5 * 60_000;
+
+export const isPaused = (job: ProcessingJob): boolean => job.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
+
+/**
+ * Level-triggered reconcile of one ProcessingJob: read the job and what the
+ * cluster reports, check what only the operator can check, render the children,
+ * server-side apply them, derive the status and write it only if it changed.
+ * Children are removed by the garbage collector through owner references: no
+ * finalizer, so nothing can block a deletion.
+ */
+export class Reconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const job = this.deps.view.job(namespace, name);
+    if (!job || job.metadata.deletionTimestamp) return {};
+    if (isPaused(job)) return this.paused(job);
+    const checked = await validate(job, this.deps.writer, this.deps.partitions);
+    if (checked.validation.state === 'invalid') {
+      await this.writeStatus(job, checked.validation, undefined, this.deps.view.deployment(namespace, childNames(name).deployment));
+      return { requeueAfterMs: RECHECK_MS };
+    }
+    const children = render(job, { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate });
+    let deployment: V1Deployment;
+    try {
+      deployment = await this.applyChildren(job, children);
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 400 || code === 422) {
+        const message = `the API server refused a child of this job: ${describeError(err)}`;
+        await this.writeStatus(job, { state: 'invalid', reason: 'ChildRejected', message }, children, this.deps.view.deployment(namespace, children.deployment.metadata!.name!));
+        return { requeueAfterMs: REJECTED_RECHECK_MS };
+      }
+      this.deps.events.record(job, 'Warning', 'ApplyFailed', `could not apply the children: ${describeError(err)}`);
+      throw err;
+    }
+    const pods = await this.writeStatus(job, checked.validation, children, deployment);
+    const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
+    const waits = [pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined];
+    const requeueAfterMs = Math.min(...waits.map((w) => w ?? Infinity));
+    return Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {};
+  }
+
+  private async paused(job: ProcessingJob): Promise<ReconcileResult> {
+    if (job.status?.phase !== 'Paused') {
+      this.deps.events.record(job, 'Normal', 'ReconcilePaused', `reconciliation paused by annotation ${ANNOTATION_PAUSED}=true: spec changes are not applied`);
+    }
+    const validation: Validation = { state: 'unknown', reason: 'Paused', message: 'not checked while reconciliation is paused' };
+    const name = job.metadata.name;
+    await this.writeStatus(job, validation, undefined, this.deps.view.deployment(job.metadata.namespace, childNames(name).deployment), true);
+    return {};
+  }
+
+  /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
+  private async applyChildren(job: ProcessingJob, children: Children): Promise<V1Deployment> {
+    const before = this.deps.view.deployment(job.metadata.namespace, children.deployment.metadata!.name!);
+    await this.deps.writer.apply(children.configMap);
+    await this.deps.writer.apply(children.pvc);
+    await this.deps.writer.apply(children.service);
+    const after = await this.deps.writer.apply(children.deployment);
+    this.announce(job, before, children);
+    return after;
+  }
+
+  /** Events for what changed, from the Deployment as it was before the apply. */
+  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children): void {
+    const rec = (reason: string, message: string): void => this.deps.events.record(job, 'Normal', reason, message);
+    const name = children.deployment.metadata!.name!;
+    if (!before) {
+      rec('Created', `Created worker Deployment ${name} with ${children.replicas} replicas, ConfigMap, checkpoint PVC and metrics Service`);
+      return;
+    }
+    const oldReplicas = before.spec?.replicas ?? 0;
+    if (oldReplicas !== children.replicas) {
+      if (children.replicas === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${oldReplicas} to 0; checkpoints kept`);
+      else if (oldReplicas === 0 && job.status?.phase === 'Suspended') rec('Resumed', `Resumed: scaled worker Deployment ${name} from 0 to ${children.replicas}`);
+      else rec('Scaled', `Scaled worker Deployment ${name} from ${oldReplicas} to ${children.replicas}`);
+    }
+    const oldAnnotations = before.spec?.template?.metadata?.annotations ?? {};
+    const oldHash = oldAnnotations[ANNOTATION_CONFIG_HASH];
+    if (oldHash && oldHash !== children.configHash) rec('ConfigChanged', `Rolling the workers: worker configuration changed (hash ${oldHash} -> ${children.configHash})`);
+    const nonce = job.spec.restartNonce;
+    if (nonce && nonce !== oldAnnotations[ANNOTATION_RESTART_NONCE]) rec('Restarting', `Rolling the workers: spec.restartNonce changed to '${nonce}'`);
+  }
+
+  private async writeStatus(
+    job: ProcessingJob,
+    validation: Validation,
+    children: Children | undefined,
+    deployment: V1Deployment | undefined,
+    paused = false,
+  ): Promise<V1Pod[]> {
+    const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
+    const status = deriveStatus({
+      job,
+      paused,
+      validation,
+      deployment,
+      pods,
+      desiredReplicas: children?.replicas ?? deployment?.spec?.replicas ?? 0,
+      selector: selectorString(job.metadata.name),
+      configHash: children?.configHash,
+      workerImage: children?.image,
+      now: this.now(),
+    });
+    if (!statusChanged(job.status, status)) return pods;
+    this.announceTransitions(job, status);
+    await this.deps.writer.patchJobStatus(job, status);
+    return pods;
+  }
+
+  private announceTransitions(job: ProcessingJob, next: ProcessingJobStatus): void {
+    const changed = (type: 'Ready' | 'Degraded' | 'ConfigValid') => {
+      const a = conditionOf(job.status, type);
+      const b = conditionOf(next, type)!;
+      return !a || a.status !== b.status || a.reason !== b.reason ? b : undefined;
+    };
+    const valid = changed('ConfigValid');
+    if (valid && valid.status === 'False') this.deps.events.record(job, 'Warning', valid.reason, valid.message);
+    if (valid && valid.status === 'Unknown' && valid.reason === 'KafkaUnreachable') this.deps.events.record(job, 'Warning', valid.reason, valid.message);
+    const degraded = changed('Degraded');
+    if (degraded?.status === 'True' && valid?.reason !== degraded.reason) this.deps.events.record(job, 'Warning', degraded.reason, degraded.message);
+    const ready = changed('Ready');
+    if (ready?.status === 'True') this.deps.events.record(job, 'Normal', 'WorkersReady', ready.message);
+  }
+}
