@@ -53,3 +53,18 @@ describe('EventGenerator', () => {
     expect(() => new EventGenerator({ seed: 1, users: 5, days: 0 })).toThrow(/days must be > 0, got 0/);
   });
 });
+
+describe('writeJsonLines', () => {
+  it('writes one wire-format event per line, the same as the generator yields', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { writeJsonLines } = await import('./jsonl.js');
+    const sink = new PassThrough();
+    let text = '';
+    sink.on('data', (c: Buffer) => (text += c.toString()));
+    const n = await writeJsonLines({ seed: 8, users: 100, days: 3 }, sink, 500);
+    sink.end();
+    const lines = text.trimEnd().split('\n');
+    expect(n).toBe(500);
+    expect(lines).toEqual([...new EventGenerator({ seed: 8, users: 100, days: 3 })].slice(0, 500).map(toWire));
+  });
+});
