@@ -2,7 +2,7 @@
  * Results to Redis through ioredis, one pipeline per batch. Keys (all behind
  * redis.keyPrefix): `user:<id>` (hash, the seed's layout), `alert:<cartId>`
  * (hash: what was scored), `alerts` (sorted set of cart ids by abandonment
- * time) and `alert:<cartId>:email` (the exactly-once marker of the email).
+ * time) and `alert_email:<cartId>` (the exactly-once marker of the email).
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -116,7 +116,7 @@ export class RedisSink implements ResultSink {
   }
 
   async claimAlert(cartId: string, holder: string): Promise<AlertClaim> {
-    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}alert:${cartId}:email`, holder));
+    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}alert_email:${cartId}`, holder));
     if (result === 'claimed') return { kind: 'claimed' };
     if (result === 'sent') return { kind: 'sent' };
     return { kind: 'uncertain', holder: result };
@@ -124,7 +124,7 @@ export class RedisSink implements ResultSink {
 
   async finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
     const p = this.redis.pipeline();
-    p.eval(FINISH, 1, `${this.prefix}alert:${cartId}:email`, holder, outcome);
+    p.eval(FINISH, 1, `${this.prefix}alert_email:${cartId}`, holder, outcome);
     if (outcome !== 'failed') p.hset(`${this.prefix}alert:${cartId}`, 'email', outcome);
     await execOrThrow(p);
   }

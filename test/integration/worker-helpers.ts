@@ -1,0 +1,158 @@
+/**
+ * Shared by the worker integration tests (test/integration/worker-*.test.ts):
+ * producing generated events, building a worker config, waiting for a worker
+ * to consume everything, and reading what landed in Redis and the mailbox.
+ */
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { JobType, WorkerConfig } from '../../workers/config.js';
+import type { UserEvent } from '../../workers/events/types.js';
+import { toWire } from '../../workers/events/wire.js';
+import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../workers/runtime/kafka.js';
+import { resolveWorkerConfig } from '../../workers/runtime/worker-config.js';
+import { kafka, receivedMails, redis, smtp, uniqueName } from '../support/infra.js';
+
+export function connection(): KafkaConnectionOptions {
+  return { brokers: kafka().brokers };
+}
+
+export interface TestJob {
+  name: string;
+  topic: string;
+  group: string;
+  prefix: string;
+  checkpointDir: string;
+}
+
+export async function newTestJob(base: string, partitions: number): Promise<TestJob> {
+  const name = uniqueName(base);
+  const job = { name, topic: `${name}.events`, group: `${name}-group`, prefix: `${name}:`, checkpointDir: mkdtempSync(join(tmpdir(), `${name}-cp-`)) };
+  await createTopic(connection(), job.topic, partitions);
+  await createTopic(connection(), `${job.topic}.dlq`, 1);
+  return job;
+}
+
+export function workerConfigFor(
+  job: TestJob,
+  type: JobType,
+  extra: { cart?: WorkerConfig['cart']; alerts?: boolean; redisPort?: number; intervalSeconds?: number } = {},
+): WorkerConfig {
+  const r = redis();
+  const s = smtp();
+  return resolveWorkerConfig(
+    {
+      job: { name: job.name, type },
+      kafka: { bootstrapServers: kafka().brokers, topic: job.topic, consumerGroup: job.group, startFrom: 'earliest' },
+      redis: { host: r.host, port: extra.redisPort ?? r.port, keyPrefix: job.prefix },
+      checkpoint: { dir: job.checkpointDir, intervalSeconds: extra.intervalSeconds ?? 0.2 },
+      metrics: { port: 0 },
+      ...(type === 'cart' ? { cart: extra.cart ?? { abandonWindowMinutes: 60, abandonThreshold: 0.75 } } : {}),
+      ...(extra.alerts ? { alerts: { smtp: { host: s.host, port: s.port, secure: false }, from: 'sluice@test.local', to: ['ops@test.local'] } } : {}),
+    },
+    {},
+    { source: `test config of ${job.name}` },
+  );
+}
+
+/** Produces events keyed by user (so one user's events stay in order on one partition). */
+export async function produceEvents(topic: string, events: Iterable<UserEvent>, extra: Array<{ partition: number; value: string; key?: string }> = []): Promise<number> {
+  const producer = await RecordProducer.connect(connection());
+  let n = 0;
+  try {
+    let chunk: Array<{ key: string; value: string }> = [];
+    for (const e of events) {
+      chunk.push({ key: e.userId, value: toWire(e) });
+      if (chunk.length === 5_000) {
+        await producer.send(topic, chunk);
+        n += chunk.length;
+        chunk = [];
+      }
+    }
+    await producer.send(topic, chunk);
+    n += chunk.length;
+    if (extra.length) await producer.send(topic, extra);
+    return n + extra.length;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Sends one record to every partition (for events that must reach each partition's clock). */
+export async function producePerPartition(topic: string, partitions: number, value: (p: number) => string): Promise<void> {
+  const producer = await RecordProducer.connect(connection());
+  try {
+    await producer.send(topic, Array.from({ length: partitions }, (_, p) => ({ partition: p, key: `clock-${p}`, value: value(p) })));
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The next offset each partition's checkpoint resumes from (-1 without a checkpoint). */
+export function checkpointOffsets(job: TestJob, partitions: number): number[] {
+  const dir = join(job.checkpointDir, job.group.replace(/[^A-Za-z0-9._-]/g, '_'), job.topic.replace(/[^A-Za-z0-9._-]/g, '_'));
+  return Array.from({ length: partitions }, (_, p) => {
+    try {
+      return (JSON.parse(readFileSync(join(dir, `${p}.json`), 'utf8')) as { nextOffset: number }).nextOffset;
+    } catch {
+      return -1;
+    }
+  });
+}
+
+/** Waits until every partition's checkpoint has reached the end of the topic. */
+export async function waitCheckpointedToEnd(job: TestJob, partitions: number, timeoutMs: number): Promise<void> {
+  const ends = await topicEndOffsets(connection(), job.topic);
+  await waitFor(`checkpoints of ${job.topic} at the end offsets ${JSON.stringify([...ends])}`, timeoutMs, () => {
+    const offsets = checkpointOffsets(job, partitions);
+    return offsets.every((o, p) => o >= (ends.get(p) ?? 0)) ? true : undefined;
+  }, 250);
+}
+
+export function redisClient(port?: number): Redis {
+  const r = redis();
+  return new Redis({ host: r.host, port: port ?? r.port, lazyConnect: false, maxRetriesPerRequest: 2 });
+}
+
+/** Every hash under `<prefix><pattern>`, by the rest of the key. */
+export async function readHashes(client: Redis, prefix: string, pattern: string): Promise<Map<string, Record<string, string>>> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  const out = new Map<string, Record<string, string>>();
+  const p = client.pipeline();
+  for (const k of keys) p.hgetall(k);
+  const results = (await p.exec()) ?? [];
+  keys.forEach((k, i) => out.set(k.slice(prefix.length), results[i][1] as Record<string, string>));
+  return out;
+}
+
+/** Mails of this test: the cart ids they alert about, one entry per mail received. */
+export function alertMailCartIds(prefixOfCartIds: (cartId: string) => boolean): string[] {
+  const ids: string[] = [];
+  for (const mail of receivedMails()) {
+    const m = /^cart_id: (.+)$/m.exec(mail.replace(/\r\n/g, '\n'));
+    if (m && prefixOfCartIds(m[1].trim())) ids.push(m[1].trim());
+  }
+  return ids;
+}
