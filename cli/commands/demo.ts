@@ -16,7 +16,7 @@ export interface DemoOptions {
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .summary('the embedded default: score generated events in-process (no Kafka, Redis or cluster)')
+    .summary('The embedded default: score generated events in-process (no Kafka, Redis or cluster)')
     .description(
       'Run the churn and cart jobs on events from the built-in shop simulator, in this process, with an\n' +
         'in-memory store instead of Kafka and Redis. Shows the throughput, the riskiest users and the latest\n' +

@@ -26,7 +26,7 @@ const MAX_BATCH = 5_000;
 /** Defaults come from the same variables as the workers' (KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC). */
 export function produceCommand(env: NodeJS.ProcessEnv = process.env): Command {
   return new Command('produce')
-    .summary('write generated user events into Kafka at a chosen rate')
+    .summary('Write generated user events into Kafka at a chosen rate')
     .description(
       'Write events of the shop simulator (the one the bundled models were trained on) into a Kafka topic,\n' +
         'keyed by user id, at --rate events/s, until --count events or --duration have passed (or Ctrl-C).\n' +

@@ -27,7 +27,7 @@ export interface RunOptions {
 
 export function runCommand(): Command {
   return new Command('run')
-    .summary('run a ProcessingJob YAML locally as worker processes (no cluster)')
+    .summary('Run a ProcessingJob YAML locally as worker processes (no cluster)')
     .description(
       'Run a ProcessingJob locally (no cluster): the same YAML as `kubectl apply`, as `parallelism` worker processes.\n' +
         'Logs go to <logs-dir>/<job>-<n>.log, checkpoints to <checkpoint-dir>/<job>/. Ctrl-C or `sluice stop` ends them.\n' +

@@ -12,7 +12,7 @@ interface StopOptions {
 
 export function stopCommand(): Command {
   return new Command('stop')
-    .summary('stop jobs started with `sluice run`')
+    .summary('Stop jobs started with `sluice run`')
     .description('Stop jobs started with `sluice run` (all of them when no job is named): SIGTERM, final checkpoint, then exit')
     .argument('[job...]', 'names of the local jobs to stop')
     .option('--state-dir <dir>', 'where `sluice run` keeps its pid files', '.sluice')
