@@ -115,7 +115,12 @@ function advance(s: ChurnState, d: number): void {
  * day of `asOf`: "7d" is that day and the six before it.
  */
 export function churnFeatures(s: ChurnState, asOf: number, out: Float32Array, offset: number): void {
-  const w28 = scratch28.fill(0);
+  let events28 = 0;
+  let sessions28 = 0;
+  let views28 = 0;
+  let adds28 = 0;
+  let purchases28 = 0;
+  let support28 = 0;
   let events1 = 0;
   let events7 = 0;
   let sessions7 = 0;
@@ -131,7 +136,12 @@ export function churnFeatures(s: ChurnState, asOf: number, out: Float32Array, of
     if (events === 0) continue;
     const age = asOfDay - day;
     active28++;
-    for (let c = 0; c < COUNTERS; c++) w28[c] += s.ring[base + c];
+    events28 += events;
+    sessions28 += s.ring[base + SESSIONS];
+    views28 += s.ring[base + PRODUCT_VIEWS];
+    adds28 += s.ring[base + CART_ADDS];
+    purchases28 += s.ring[base + PURCHASES];
+    support28 += s.ring[base + SUPPORT];
     if (age < 7) {
       active7++;
       events7 += events;
@@ -139,23 +149,23 @@ export function churnFeatures(s: ChurnState, asOf: number, out: Float32Array, of
       if (age === 0) events1 = events;
     }
   }
-  const earlierWeekly = (w28[EVENTS] - events7) / 3;
+  const earlierWeekly = (events28 - events7) / 3;
   // Written one by one, in CHURN_FEATURES order: this runs once per scored row.
   let i = offset;
   out[i++] = events1;
   out[i++] = events7;
-  out[i++] = w28[EVENTS];
+  out[i++] = events28;
   out[i++] = active7;
   out[i++] = active28;
   out[i++] = sessions7;
-  out[i++] = w28[SESSIONS];
-  out[i++] = w28[EVENTS] / Math.max(1, w28[SESSIONS]);
+  out[i++] = sessions28;
+  out[i++] = events28 / Math.max(1, sessions28);
   out[i++] = (events7 + 1) / (earlierWeekly + 1);
-  out[i++] = w28[PRODUCT_VIEWS];
-  out[i++] = w28[CART_ADDS];
-  out[i++] = w28[PURCHASES];
-  out[i++] = w28[PURCHASES] / Math.max(1, w28[CART_ADDS]);
-  out[i++] = w28[SUPPORT];
+  out[i++] = views28;
+  out[i++] = adds28;
+  out[i++] = purchases28;
+  out[i++] = purchases28 / Math.max(1, adds28);
+  out[i++] = support28;
   out[i++] = daysSince(s.last, asOf);
   out[i++] = daysSince(s.lastPurchase, asOf);
   out[i++] = s.first < 0 ? 0 : Math.min(CAP_DAYS, Math.max(0, (asOf - s.first) / DAY_MS));
@@ -163,8 +173,6 @@ export function churnFeatures(s: ChurnState, asOf: number, out: Float32Array, of
   out[i] = Math.log1p(s.revenue);
 }
 
-// Window sums, reused between calls: scoring runs this once per user per poll.
-const scratch28 = new Float64Array(COUNTERS);
 
 function daysSince(t: number, asOf: number): number {
   if (t < 0) return CAP_DAYS;
