@@ -1,0 +1,128 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { EventGenerator } from '../../workers/events/generator.js';
+import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { kafka, redis, repoRoot, uniqueName } from '../support/infra.js';
+import { freePorts, runCliToEnd, startCli, type CliProcess } from './cli-helpers.js';
+
+const EVENTS = 6_000;
+const USERS = 300;
+const SEED = 7;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('sluice run -f examples/churn-job.yaml (local mode) against the local Kafka and Redis', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-run-'));
+  const topic = uniqueName('cli-run');
+  const prefix = `${uniqueName('cli-run')}:`;
+  const name = uniqueName('churn');
+  const brokers = kafka().brokers;
+  const { host, port } = redis();
+  const client = new Redis({ host, port, lazyConnect: true });
+  let run: CliProcess | undefined;
+
+  beforeAll(async () => {
+    await client.connect();
+    await createTopic({ brokers }, topic, 2);
+    // The example as shipped, with a topic, key prefix and name of this test's own.
+    const job = parse(readFileSync(join(repoRoot, 'examples', 'churn-job.yaml'), 'utf8')) as {
+      metadata: { name: string };
+      spec: { parallelism: number; kafka: { topic: string }; redis: { keyPrefix?: string }; checkpoint: { intervalSeconds: number } };
+    };
+    expect(job.spec.parallelism).toBe(2);
+    job.metadata.name = name;
+    job.spec.kafka.topic = topic;
+    job.spec.redis.keyPrefix = prefix;
+    job.spec.checkpoint.intervalSeconds = 2;
+    writeFileSync(join(dir, 'churn-job.yaml'), stringify(job));
+  });
+
+  afterAll(async () => {
+    if (run && run.child.exitCode === null) run.child.kill('SIGKILL');
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    client.disconnect();
+    await deleteTopics({ brokers }, [topic, `${topic}.dlq`]).catch(() => undefined);
+  });
+
+  it('produces events with `sluice produce`, showing progress', async () => {
+    const r = await runCliToEnd([
+      'produce', '--brokers', brokers.join(','), '--topic', topic, '--rate', '0',
+      '--count', String(EVENTS), '--users', String(USERS), '--seed', String(SEED),
+    ]);
+    expect(r.output).toContain(`produced ${EVENTS.toLocaleString('en-US')} events to ${brokers.join(',')}/${topic}`);
+    expect(r.code).toBe(0);
+  });
+
+  it('runs two worker processes that write a churn score for every user, then stops cleanly', async () => {
+    const metricsPort = await freePorts(2);
+    run = startCli(
+      [
+        'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+        '--metrics-port', String(metricsPort),
+      ],
+      { cwd: dir },
+    );
+    await run.waitFor(/started 2 churn worker\(s\)/, 20_000);
+    await run.waitFor(/worker 0 ready/, 90_000);
+    await run.waitFor(/worker 1 ready/, 90_000);
+
+    // Every user that appears in the produced events ends up with a score.
+    const users = new Set<string>();
+    let n = 0;
+    for (const e of new EventGenerator({ seed: SEED, users: USERS })) {
+      users.add(e.userId);
+      if (++n === EVENTS) break;
+    }
+    const deadline = Date.now() + 90_000;
+    let scored = 0;
+    while (Date.now() < deadline) {
+      const pipe = client.pipeline();
+      for (const u of users) pipe.hget(`${prefix}user:${u}`, 'churn_score');
+      const results = (await pipe.exec()) ?? [];
+      scored = results.filter(([, v]) => v !== null).length;
+      if (scored === users.size) break;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    expect(scored).toBe(users.size);
+    const sample = await client.hgetall(`${prefix}user:${[...users][0]}`);
+    expect(Number(sample.churn_score)).toBeGreaterThanOrEqual(0);
+    expect(Number(sample.churn_score)).toBeLessThanOrEqual(1);
+    expect(['low', 'medium', 'high']).toContain(sample.risk_level);
+
+    // Both workers really share the work: each owns one of the two partitions.
+    for (const p of [metricsPort, metricsPort + 1]) {
+      const metrics = await (await fetch(`http://127.0.0.1:${p}/metrics`)).text();
+      expect(metrics, `worker on port ${p}`).toMatch(/^sluice_assigned_partitions(\{[^}]*\})? 1$/m);
+    }
+
+    const state = JSON.parse(readFileSync(join(dir, 'state', `${name}.json`), 'utf8')) as { workers: { pid: number }[] };
+    const workerPids = state.workers.map((w) => w.pid);
+    expect(workerPids.every(isAlive)).toBe(true);
+
+    const stop = await runCliToEnd(['stop', name, '--state-dir', join(dir, 'state')]);
+    expect(stop.output).toContain(`job '${name}' stopped`);
+    expect(stop.output).not.toContain('SIGKILL');
+    expect(stop.code).toBe(0);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(run.output()).toContain(`job '${name}' stopped`);
+    expect(workerPids.filter(isAlive)).toEqual([]);
+    expect(existsSync(join(dir, 'state', `${name}.json`))).toBe(false);
+
+    // Logs per worker, and checkpoints in the local directory.
+    for (const i of [0, 1]) expect(statSync(join(dir, 'logs', `${name}-${i}.log`)).size).toBeGreaterThan(0);
+    expect(readdirSync(join(dir, 'checkpoints', name)).length).toBeGreaterThan(0);
+  });
+});
