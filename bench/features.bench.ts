@@ -43,7 +43,8 @@ console.log(`sluice feature benchmark: ~${fmt(target)} events from ${fmt(users)}
 const gen = new EventGenerator({ seed: 1, users, days: 60 });
 const g = timeRuns(() => {
   let n = 0;
-  for (const _e of gen) n++;
+  const it = gen[Symbol.iterator]();
+  while (!it.next().done) n++;
   return n;
 });
 console.log(`generator          ${fmt((g.n / g.ms) * 1000)} events/s (${fmt(g.n)} events)`);

@@ -60,25 +60,10 @@ export function newCartState(): CartState {
  */
 export function updateCart(s: CartState, e: UserEvent): void {
   switch (e.eventType) {
-    case 'add_to_cart': {
-      const cart = s.open ?? openNew(s, e);
-      const q = e.quantity ?? 1;
-      cart.items += q;
-      cart.value += (e.price ?? 0) * q;
-      touch(cart, e.eventTime);
-      return;
-    }
-    case 'remove_from_cart': {
-      const cart = s.open;
-      if (!cart) return;
-      const q = Math.min(e.quantity ?? 1, cart.items);
-      const unit = e.price ?? (cart.items > 0 ? cart.value / cart.items : 0);
-      cart.items -= q;
-      cart.value = cart.items > 0 ? Math.max(0, cart.value - unit * q) : 0;
-      cart.removals += 1;
-      touch(cart, e.eventTime);
-      return;
-    }
+    case 'add_to_cart':
+      return add(s, e);
+    case 'remove_from_cart':
+      return remove(s, e);
     case 'checkout_start':
       if (s.open) {
         s.open.checkout = true;
@@ -86,16 +71,38 @@ export function updateCart(s: CartState, e: UserEvent): void {
       }
       return;
     case 'purchase':
-      s.purchases += 1;
-      if (e.eventTime > s.lastPurchase) s.lastPurchase = e.eventTime;
-      if (s.open) {
-        s.lastClosedId = s.open.id;
-        s.open = null;
-        s.purchased += 1;
-      }
-      return;
+      return purchase(s, e);
     default:
       return;
+  }
+}
+
+function add(s: CartState, e: UserEvent): void {
+  const cart = s.open ?? openNew(s, e);
+  const q = e.quantity ?? 1;
+  cart.items += q;
+  cart.value += (e.price ?? 0) * q;
+  touch(cart, e.eventTime);
+}
+
+function remove(s: CartState, e: UserEvent): void {
+  const cart = s.open;
+  if (!cart) return;
+  const q = Math.min(e.quantity ?? 1, cart.items);
+  const unit = e.price ?? (cart.items > 0 ? cart.value / cart.items : 0);
+  cart.items -= q;
+  cart.value = cart.items > 0 ? Math.max(0, cart.value - unit * q) : 0;
+  cart.removals += 1;
+  touch(cart, e.eventTime);
+}
+
+function purchase(s: CartState, e: UserEvent): void {
+  s.purchases += 1;
+  if (e.eventTime > s.lastPurchase) s.lastPurchase = e.eventTime;
+  if (s.open) {
+    s.lastClosedId = s.open.id;
+    s.open = null;
+    s.purchased += 1;
   }
 }
 

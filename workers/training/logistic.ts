@@ -27,7 +27,30 @@ function expand(x: Float32Array, offset: number, f: number, out: Float64Array): 
 }
 
 export function fitLogistic(x: Float32Array, y: ArrayLike<number>, f: number, o: FitOptions): LogisticModel {
-  const n = y.length;
+  const d = 2 * f;
+  const { z, mean, sd } = standardised(x, y.length, f);
+  // Parameters: w[0..d) on standardised inputs, w[d] the intercept.
+  const w = new Float64Array(d + 1);
+  for (let iter = 0; iter < o.maxIterations; iter++) {
+    const step = newtonStep(z, y, w, o.l2);
+    let largest = 0;
+    for (let j = 0; j <= d; j++) {
+      w[j] -= step[j];
+      largest = Math.max(largest, Math.abs(step[j]));
+    }
+    if (largest < 1e-9) break;
+  }
+  const weights = new Float32Array(d);
+  let bias = w[d];
+  for (let j = 0; j < d; j++) {
+    weights[j] = w[j] / sd[j];
+    bias -= (w[j] * mean[j]) / sd[j];
+  }
+  return { features: f, weights, bias: Math.fround(bias) };
+}
+
+/** The expanded inputs of all rows, standardised column by column. */
+function standardised(x: Float32Array, n: number, f: number): { z: Float64Array; mean: Float64Array; sd: Float64Array } {
   const d = 2 * f;
   const z = new Float64Array(n * d);
   const row = new Float64Array(d);
@@ -41,54 +64,40 @@ export function fitLogistic(x: Float32Array, y: ArrayLike<number>, f: number, o:
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sd[j] += (z[i * d + j] - mean[j]) ** 2 / n;
   for (let j = 0; j < d; j++) sd[j] = sd[j] > 1e-12 ? Math.sqrt(sd[j]) : 1;
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) z[i * d + j] = (z[i * d + j] - mean[j]) / sd[j];
+  return { z, mean, sd };
+}
 
-  // Parameters: w[0..d) on standardised inputs, w[d] the intercept.
-  const p = d + 1;
-  const w = new Float64Array(p);
+/** The Newton step H⁻¹g of the L2-penalised log loss at w (the intercept is not penalised). */
+function newtonStep(z: Float64Array, y: ArrayLike<number>, w: Float64Array, l2: number): Float64Array {
+  const p = w.length;
+  const d = p - 1;
   const grad = new Float64Array(p);
   const hess = new Float64Array(p * p);
-  for (let iter = 0; iter < o.maxIterations; iter++) {
-    grad.fill(0);
-    hess.fill(0);
-    for (let i = 0; i < n; i++) {
-      const base = i * d;
-      let s = w[d];
-      for (let j = 0; j < d; j++) s += w[j] * z[base + j];
-      const pr = 1 / (1 + Math.exp(-s));
-      const r = pr - y[i];
-      const q = pr * (1 - pr);
-      for (let j = 0; j < d; j++) {
-        const zj = z[base + j];
-        grad[j] += r * zj;
-        const qz = q * zj;
-        const hj = j * p;
-        for (let k = 0; k <= j; k++) hess[hj + k] += qz * z[base + k];
-        hess[hj + d] += qz;
-      }
-      grad[d] += r;
-      hess[d * p + d] += q;
-    }
+  for (let i = 0; i < y.length; i++) {
+    const base = i * d;
+    let s = w[d];
+    for (let j = 0; j < d; j++) s += w[j] * z[base + j];
+    const pr = 1 / (1 + Math.exp(-s));
+    const r = pr - y[i];
+    const q = pr * (1 - pr);
     for (let j = 0; j < d; j++) {
-      grad[j] += o.l2 * w[j];
-      hess[j * p + j] += o.l2;
-      hess[d * p + j] = hess[j * p + d];
-      for (let k = 0; k < j; k++) hess[k * p + j] = hess[j * p + k];
+      const zj = z[base + j];
+      grad[j] += r * zj;
+      const qz = q * zj;
+      const hj = j * p;
+      for (let k = 0; k <= j; k++) hess[hj + k] += qz * z[base + k];
+      hess[hj + d] += qz;
     }
-    const step = solveSpd(hess, grad, p);
-    let largest = 0;
-    for (let j = 0; j < p; j++) {
-      w[j] -= step[j];
-      largest = Math.max(largest, Math.abs(step[j]));
-    }
-    if (largest < 1e-9) break;
+    grad[d] += r;
+    hess[d * p + d] += q;
   }
-  const weights = new Float32Array(d);
-  let bias = w[d];
   for (let j = 0; j < d; j++) {
-    weights[j] = w[j] / sd[j];
-    bias -= (w[j] * mean[j]) / sd[j];
+    grad[j] += l2 * w[j];
+    hess[j * p + j] += l2;
+    hess[d * p + j] = hess[j * p + d];
+    for (let k = 0; k < j; k++) hess[k * p + j] = hess[j * p + k];
   }
-  return { features: f, weights, bias: Math.fround(bias) };
+  return solveSpd(hess, grad, p);
 }
 
 /** P(positive) for each row, as the exported ONNX graph computes it. */
