@@ -82,10 +82,22 @@ describe('Scorer', () => {
     await scorer.close();
   });
 
+  it('reads a batch from the middle of a larger buffer', async () => {
+    const r = trained.churn;
+    const F = CHURN_FEATURES.length;
+    const scorer = await Scorer.load(write('churn-off.onnx', r.onnx), CHURN_FEATURES);
+    const all = await scorer.score(r.heldOut.x, 100);
+    const part = await scorer.score(r.heldOut.x.subarray(37 * F, 100 * F), 10);
+    for (let i = 0; i < 10; i++) expect(part[i]).toBeCloseTo(all[37 + i], 6);
+    await scorer.close();
+  });
+
   it('loads the bundled models for both job types', async () => {
     for (const [job, names] of [['churn', CHURN_FEATURES], ['cart', CART_FEATURES]] as const) {
       const scorer = await Scorer.load(bundledModelPath(job), names);
       expect(scorer.version).toMatch(new RegExp(`^${job}-logreg-[0-9a-f]{10}$`));
+      const metrics = JSON.parse(scorer.metadata.get('metrics')!) as { heldOut: { model: { rocAuc: number } } };
+      expect(metrics.heldOut.model.rocAuc).toBeGreaterThan(0.65);
       const p = await scorer.score(new Float32Array(names.length * 2), 2);
       expect(p[0]).toBeGreaterThan(0);
       expect(p[0]).toBeLessThan(1);

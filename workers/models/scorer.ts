@@ -30,6 +30,8 @@ export class Scorer {
     readonly featureNames: readonly string[],
     readonly version: string,
     readonly path: string,
+    /** The model's metadata_props (feature_names, model_version, metrics, training...). */
+    readonly metadata: ReadonlyMap<string, string>,
   ) {}
 
   static async load(path: string, expectedFeatures: readonly string[]): Promise<Scorer> {
@@ -61,7 +63,7 @@ export class Scorer {
       throw new ModelMismatchError(`model ${path}: onnxruntime cannot load it: ${(err as Error).message}`);
     }
     const version = meta.get('model_version') ?? `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
-    return new Scorer(session, input, outputName, columns, [...expectedFeatures], version, path);
+    return new Scorer(session, input, outputName, columns, [...expectedFeatures], version, path, meta);
   }
 
   /**
