@@ -26,6 +26,19 @@ describe('parseEvent', () => {
     expect(z.ok && z.event.eventTime).toBe(Date.UTC(2026, 0, 5, 10, 0, 0, 250));
   });
 
+  it.each([
+    ['2026-01-05 10:00:00Z', Date.UTC(2026, 0, 5, 10)],
+    ['2026-01-05T10:00Z', Date.UTC(2026, 0, 5, 10)],
+    ['2026-01-05T12:00:00+0200', Date.UTC(2026, 0, 5, 10)],
+    ['2026-01-05T05:30:00-04:30', Date.UTC(2026, 0, 5, 10)],
+    ['2026-01-05T10:00:00.123456789Z', Date.UTC(2026, 0, 5, 10, 0, 0, 123)],
+    ['2026-01-05T10:00:00.5Z', Date.UTC(2026, 0, 5, 10, 0, 0, 500)],
+    ['2028-02-29T00:00:00Z', Date.UTC(2028, 1, 29)],
+  ])('reads the ISO-8601 time %s', (text, ms) => {
+    const r = parseEvent(JSON.stringify({ user_id: 'a', event_type: 'search', event_time: text }));
+    expect(r.ok && r.event.eventTime).toBe(ms);
+  });
+
   it('ignores unknown fields (producers may add some) and nulls in optional ones', () => {
     const r = parseEvent(JSON.stringify({ ...good, referrer: 'x', session_id: null }));
     expect(r.ok).toBe(true);
@@ -49,6 +62,9 @@ describe('parseEvent', () => {
     ['a non-date event_time', { ...good, event_time: 'yesterday' }, /^event_time: not an ISO-8601 timestamp or epoch milliseconds: "yesterday"/],
     ['an event_time without zone', { ...good, event_time: '2026-01-05T10:00:00' }, /^event_time: not an ISO-8601 .* needs a zone/],
     ['an impossible date', { ...good, event_time: '2026-13-45T10:00:00Z' }, /^event_time: not an ISO-8601/],
+    ['the 30th of February', { ...good, event_time: '2026-02-30T10:00:00Z' }, /^event_time: not an ISO-8601/],
+    ['hour 24', { ...good, event_time: '2026-01-05T24:00:00Z' }, /^event_time: not an ISO-8601/],
+    ['a date without a time', { ...good, event_time: '2026-01-05' }, /^event_time: not an ISO-8601/],
     ['a boolean event_time', { ...good, event_time: true }, /^event_time: not an ISO-8601 timestamp or epoch milliseconds: got boolean true$/],
     ['a fractional epoch', { ...good, event_time: 1767607200000.5 }, /^event_time: epoch milliseconds must be an integer/],
     ['epoch seconds', { ...good, event_time: 1767607200 }, /^event_time: 1767607200 is outside 2000-01-01..2100-01-01 \(epoch seconds\? the field takes milliseconds\)$/],

@@ -11,7 +11,29 @@ const MAX_QUANTITY = 10_000;
  * `2026-01-05T10:00:00.123+02:00`. A timestamp without a zone is refused: the
  * workers would otherwise read it in their own time zone.
  */
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/;
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+/**
+ * Epoch ms of a strict ISO-8601 date-time, or NaN. Parsed here rather than by
+ * Date.parse, which quietly rolls 2026-02-30 over to March 2.
+ */
+function parseIsoTime(v: string): number {
+  const m = ISO_8601.exec(v);
+  if (!m) return NaN;
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number);
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  const ms = m[7] === undefined ? 0 : Math.floor(Number(m[7].padEnd(3, '0').slice(0, 3)));
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return NaN;
+  let offset = 0;
+  if (m[8] === undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return NaN;
+    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset;
+}
 
 const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 /** Events that name a product, and so must carry `product_id`. */
@@ -93,7 +115,7 @@ function readEventTime(v: unknown): number {
     if (!Number.isFinite(v) || !Number.isInteger(v)) throw new Rejected(`event_time: epoch milliseconds must be an integer, got ${v}`);
     t = v;
   } else if (typeof v === 'string') {
-    t = ISO_8601.test(v) ? Date.parse(v) : NaN;
+    t = parseIsoTime(v);
     if (Number.isNaN(t)) throw new Rejected(`event_time: not an ISO-8601 timestamp or epoch milliseconds: ${JSON.stringify(clip(v))} (a timestamp needs a zone, e.g. 2026-01-05T10:00:00Z)`);
   } else {
     throw new Rejected(`event_time: not an ISO-8601 timestamp or epoch milliseconds: got ${describe(v)}`);
