@@ -87,6 +87,9 @@ configure() {
 }
 
 up() {
+  # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
+  exec 9>"$INFRA_DIR/$NAME.lock"
+  flock -w 600 9 || die "another 'hack/kafka.sh up' held $INFRA_DIR/$NAME.lock for 600s"
   if pid_alive "$NAME" && ready >/dev/null 2>&1; then
     fragment
     status
@@ -103,7 +106,8 @@ up() {
     install
     configure
     echo "=== $(date -u +%FT%TZ) hack/kafka.sh up: starting the broker" >>"$LOG_DIR/$NAME.log"
-    start_bg "$NAME" java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG"
+    # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
+  start_bg "$NAME" java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG" 9>&-
   fi
   local deadline=$((SECONDS + START_TIMEOUT))
   until ready >/dev/null 2>&1; do

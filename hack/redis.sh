@@ -30,6 +30,9 @@ status() {
 }
 
 up() {
+  # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
+  exec 9>"$INFRA_DIR/$NAME.lock"
+  flock -w 60 9 || die "another 'hack/redis.sh up' held $INFRA_DIR/$NAME.lock for 60s"
   if pid_alive "$NAME" && healthy; then
     write_fragment "$NAME" "{\"redis\":{\"host\":\"127.0.0.1\",\"port\":$PORT}}"
     status
@@ -43,8 +46,9 @@ up() {
   apt_install redis-server
   mkdir -p "$DATA_DIR"
   # Daemonize no: start_bg must hold the real server pid so down can stop it.
+  # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
   start_bg "$NAME" redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DATA_DIR" \
-    --save "" --appendonly no --daemonize no
+    --save "" --appendonly no --daemonize no 9>&-
   if ! wait_for "redis on 127.0.0.1:$PORT" 30 healthy; then
     tail -n 20 "$LOG_DIR/$NAME.log" >&2 || true
     stop_pid "$NAME"

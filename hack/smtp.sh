@@ -42,6 +42,9 @@ status() {
 }
 
 up() {
+  # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
+  exec 9>"$INFRA_DIR/$NAME.lock"
+  flock -w 60 9 || die "another 'hack/smtp.sh up' held $INFRA_DIR/$NAME.lock for 60s"
   if pid_alive "$NAME" && healthy 2>/dev/null; then
     fragment
     status
@@ -53,7 +56,8 @@ up() {
   fi
   [[ -d $REPO_ROOT/node_modules/smtp-server ]] || die "smtp-server is not installed: run 'npm install' in $REPO_ROOT"
   mkdir -p "$MAILDIR"
-  start_bg "$NAME" node "$REPO_ROOT/hack/smtp-server.mjs" --host 127.0.0.1 --port "$PORT" --maildir "$MAILDIR"
+  # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
+  start_bg "$NAME" node "$REPO_ROOT/hack/smtp-server.mjs" --host 127.0.0.1 --port "$PORT" --maildir "$MAILDIR" 9>&-
   if ! wait_for "smtp on 127.0.0.1:$PORT" 30 healthy; then
     tail -n 20 "$LOG_DIR/$NAME.log" >&2 || true
     stop_pid "$NAME"
