@@ -24,3 +24,19 @@ describe('metrics', () => {
     expect(m.rows).toBe(4);
   });
 });
+
+describe('threshold and calibration reports', () => {
+  it('count the flagged rows and how many of them are positive', async () => {
+    const { atThreshold } = await import('./metrics.js');
+    expect(atThreshold([0.9, 0.8, 0.3, 0.76], [1, 0, 1, 1], 0.75)).toEqual({ flagged: 0.75, precision: 2 / 3, recall: 2 / 3 });
+  });
+
+  it('group rows by predicted probability', async () => {
+    const { calibration } = await import('./metrics.js');
+    expect(calibration([0.05, 0.15, 0.12, 0.95], [0, 1, 0, 1])).toEqual([
+      { from: 0, to: 0.1, rows: 1, predicted: 0.05, observed: 0 },
+      { from: 0.1, to: 0.2, rows: 2, predicted: 0.135, observed: 0.5 },
+      { from: 0.9, to: 1, rows: 1, predicted: 0.95, observed: 1 },
+    ]);
+  });
+});

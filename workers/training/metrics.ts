@@ -71,3 +71,36 @@ export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<nu
   }
   return ap;
 }
+
+/** Share of rows at or above a threshold, and the share of positives among them. */
+export function atThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number): { flagged: number; precision: number; recall: number } {
+  let flagged = 0;
+  let hits = 0;
+  let positives = 0;
+  for (let i = 0; i < labels.length; i++) {
+    positives += labels[i];
+    if (scores[i] >= threshold) {
+      flagged++;
+      hits += labels[i];
+    }
+  }
+  return { flagged: flagged / labels.length, precision: flagged > 0 ? hits / flagged : NaN, recall: positives > 0 ? hits / positives : NaN };
+}
+
+/** Reliability table: rows grouped by predicted probability (tenths), mean prediction vs observed rate. */
+export function calibration(scores: ArrayLike<number>, labels: ArrayLike<number>, bins = 10): { from: number; to: number; rows: number; predicted: number; observed: number }[] {
+  const sum = new Float64Array(bins);
+  const pos = new Float64Array(bins);
+  const count = new Float64Array(bins);
+  for (let i = 0; i < labels.length; i++) {
+    const b = Math.min(bins - 1, Math.floor(scores[i] * bins));
+    sum[b] += scores[i];
+    pos[b] += labels[i];
+    count[b]++;
+  }
+  const out = [];
+  for (let b = 0; b < bins; b++) {
+    if (count[b] > 0) out.push({ from: b / bins, to: (b + 1) / bins, rows: count[b], predicted: sum[b] / count[b], observed: pos[b] / count[b] });
+  }
+  return out;
+}

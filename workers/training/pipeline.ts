@@ -6,7 +6,7 @@ import { cartRuleScore, churnRuleScore, scoreRows } from './baseline.js';
 import { CartRowsBuilder, ChurnRowsBuilder, type Rows } from './dataset.js';
 import { logisticToOnnx } from './export.js';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.js';
-import { evaluate, type Metrics } from './metrics.js';
+import { atThreshold, calibration, evaluate, type Metrics } from './metrics.js';
 
 export interface TrainConfig {
   seed: number;
@@ -39,6 +39,8 @@ export interface JobResult {
   trainRows: number;
   heldOut: Rows;
   metrics: { model: Metrics; baseline: Metrics };
+  /** Held-out P(positive) of the model, row by row. */
+  heldOutScores: Float64Array;
 }
 
 /** FNV-1a: a stable user split that does not follow generation order. */
@@ -96,8 +98,9 @@ function trainJob(
 ): JobResult {
   const { train, test } = split(rows, c.heldOutEvery);
   const model = fitLogistic(train.x, train.y, rows.width, { l2: c.l2, maxIterations: 50 });
+  const heldOutScores = predictLogistic(model, test.x, test.y.length);
   const metrics = {
-    model: evaluate(predictLogistic(model, test.x, test.y.length), test.y),
+    model: evaluate(heldOutScores, test.y),
     baseline: evaluate(scoreRows(rule, test.x, rows.width), test.y),
   };
   const { bytes, version } = logisticToOnnx(model, {
@@ -107,7 +110,7 @@ function trainJob(
     metrics: { heldOut: { model: rounded(metrics.model), baseline: rounded(metrics.baseline) } },
     training: { ...c, trainRows: train.y.length },
   });
-  return { job, model, onnx: bytes, version, trainRows: train.y.length, heldOut: test, metrics };
+  return { job, model, onnx: bytes, version, trainRows: train.y.length, heldOut: test, metrics, heldOutScores };
 }
 
 function rounded(m: Metrics): Record<string, number> {
@@ -135,6 +138,19 @@ export function formatTable(results: JobResult[]): string {
         `${r.job.padEnd(6)} ${name.padEnd(9)} ${String(m.rows).padStart(6)} ${((100 * m.positives) / m.rows).toFixed(1).padStart(9)}%  ${m.rocAuc.toFixed(4)}   ${m.prAuc.toFixed(4)}  ${m.brier.toFixed(4)}`,
       );
     }
+  }
+  return lines.join('\n');
+}
+
+/** How the model's held-out probabilities compare with what happened, and what a threshold would flag. */
+export function formatCalibration(r: JobResult, thresholds: number[]): string {
+  const lines = [`${r.job}: predicted vs observed on held-out rows`, '  P(positive)   rows   mean predicted   observed'];
+  for (const b of calibration(r.heldOutScores, r.heldOut.y)) {
+    lines.push(`  ${b.from.toFixed(1)}-${b.to.toFixed(1)}   ${String(b.rows).padStart(7)}   ${b.predicted.toFixed(3).padStart(14)}   ${b.observed.toFixed(3).padStart(8)}`);
+  }
+  for (const t of thresholds) {
+    const a = atThreshold(r.heldOutScores, r.heldOut.y, t);
+    lines.push(`  at threshold ${t}: flags ${(100 * a.flagged).toFixed(1)}% of rows, precision ${a.precision.toFixed(3)}, recall ${a.recall.toFixed(3)}`);
   }
   return lines.join('\n');
 }

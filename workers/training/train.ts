@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_TRAIN_CONFIG, formatTable, trainAll, type TrainConfig } from './pipeline.js';
+import { DEFAULT_TRAIN_CONFIG, formatCalibration, formatTable, trainAll, type TrainConfig } from './pipeline.js';
 
 function int(name: string): (v: string) => number {
   return (v) => {
@@ -25,6 +25,9 @@ const started = performance.now();
 const result = trainAll(config);
 console.log(`${result.events} events, ${config.users} users, ${config.days} days, seed ${config.seed}; held out: 1 user in ${config.heldOutEvery}`);
 console.log(formatTable([result.churn, result.cart]));
+console.log(formatCalibration(result.churn, [0.5]));
+// 0.75: the cart job's default CART_ABANDON_THRESHOLD.
+console.log(formatCalibration(result.cart, [0.75]));
 mkdirSync(opts.out, { recursive: true });
 for (const r of [result.churn, result.cart]) {
   const path = join(opts.out, `${r.job}.onnx`);
