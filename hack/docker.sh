@@ -39,6 +39,7 @@ base_image() {
 }
 
 up() {
+  take_lock docker 600
   apt_install docker.io debootstrap
   mkdir -p "$DIR" "$DATA_ROOT"
   if ! { pid_alive dockerd && engine_ready; }; then
@@ -65,6 +66,8 @@ down() {
   drop_fragment docker
   echo "docker: down"
 }
+
+forget_stale_pid dockerd "$DIR/dockerd.pid"
 
 case ${1:-status} in
   up) up ;;

@@ -21,15 +21,6 @@ START_TIMEOUT=${SLUICE_KAFKA_START_TIMEOUT:-180}
 JAVA_OPTS=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
   "-Dlog4j2.configurationFile=$HERE/log4j2.properties" -Dlog4j2.shutdownHookEnabled=false)
 
-# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
-# line is not our server's is forgotten, never signalled.
-forget_stale_pid() {
-  local f=$INFRA_DIR/$NAME.pid cmd
-  [[ -f $f ]] || return 0
-  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
-  [[ $cmd == *"$1"* ]] || rm -f "$f"
-}
-
 fragment() { write_fragment "$NAME" "{\"kafka\":{\"brokers\":[\"127.0.0.1:$PORT\"]}}"; }
 
 ready() { port_open "$PORT" && node "$HERE/ready.mjs" "127.0.0.1:$PORT"; }
@@ -88,8 +79,7 @@ configure() {
 
 up() {
   # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
-  exec 9>"$INFRA_DIR/$NAME.lock"
-  flock -w 600 9 || die "another 'hack/kafka.sh up' held $INFRA_DIR/$NAME.lock for 600s"
+  take_lock "$NAME" 600
   if pid_alive "$NAME" && ready >/dev/null 2>&1; then
     fragment
     status
@@ -106,8 +96,7 @@ up() {
     install
     configure
     echo "=== $(date -u +%FT%TZ) hack/kafka.sh up: starting the broker" >>"$LOG_DIR/$NAME.log"
-    # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
-  start_bg "$NAME" java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG" 9>&-
+  start_bg "$NAME" java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG"
   fi
   local deadline=$((SECONDS + START_TIMEOUT))
   until ready >/dev/null 2>&1; do
@@ -135,7 +124,7 @@ down() {
   echo "kafka: down"
 }
 
-forget_stale_pid "$CONFIG"
+forget_stale_pid "$NAME" "$CONFIG"
 
 case ${1:-} in
   up) up ;;

@@ -154,6 +154,7 @@ SC
 }
 
 up() {
+  take_lock kube 1800
   install
   if healthy; then status; return 0; fi
   mkdir -p "$DIR"
@@ -182,6 +183,8 @@ down() {
   drop_fragment kube
   echo "kube: down"
 }
+
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do forget_stale_pid "$c" "$BIN/$c"; done
 
 case ${1:-status} in
   install) install ;;

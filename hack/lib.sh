@@ -35,10 +35,28 @@ stop_pid() {
 
 # start_bg NAME CMD...: start a long-running server detached from this shell,
 # with its output in $LOG_DIR/NAME.log and its pid in $INFRA_DIR/NAME.pid.
+# It does not inherit the `up` lock (fd 9), or every later `up` would wait on it.
 start_bg() {
   local name=$1; shift
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$INFRA_DIR/$name.pid"
+}
+
+# forget_stale_pid NAME PATTERN: pids are reused (a reboot, a long-gone server);
+# a recorded pid whose command line does not contain PATTERN is forgotten, never
+# signalled.
+forget_stale_pid() {
+  local f=$INFRA_DIR/$1.pid cmd
+  [[ -f $f ]] || return 0
+  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
+  [[ $cmd == *"$2"* ]] || rm -f "$f"
+}
+
+# take_lock NAME SECONDS: two `up`s at once (two engineers, two test runs): the
+# second waits for the first and then finds the component running.
+take_lock() {
+  exec 9>"$INFRA_DIR/$1.lock"
+  flock -w "$2" 9 || die "another 'hack/$1.sh up' held $INFRA_DIR/$1.lock for $2s"
 }
 
 # wait_for DESCRIPTION SECONDS CMD...: poll CMD until it succeeds.

@@ -9,15 +9,6 @@ NAME=redis
 PORT=36379
 DATA_DIR=$INFRA_DIR/redis
 
-# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
-# line is not our server's is forgotten, never signalled.
-forget_stale_pid() {
-  local f=$INFRA_DIR/$NAME.pid cmd
-  [[ -f $f ]] || return 0
-  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
-  [[ $cmd == *"$1"* ]] || rm -f "$f"
-}
-
 healthy() { redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -qx PONG; }
 
 status() {
@@ -31,8 +22,7 @@ status() {
 
 up() {
   # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
-  exec 9>"$INFRA_DIR/$NAME.lock"
-  flock -w 60 9 || die "another 'hack/redis.sh up' held $INFRA_DIR/$NAME.lock for 60s"
+  take_lock "$NAME" 60
   if pid_alive "$NAME" && healthy; then
     write_fragment "$NAME" "{\"redis\":{\"host\":\"127.0.0.1\",\"port\":$PORT}}"
     status
@@ -46,9 +36,8 @@ up() {
   apt_install redis-server
   mkdir -p "$DATA_DIR"
   # Daemonize no: start_bg must hold the real server pid so down can stop it.
-  # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
   start_bg "$NAME" redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DATA_DIR" \
-    --save "" --appendonly no --daemonize no 9>&-
+    --save "" --appendonly no --daemonize no
   if ! wait_for "redis on 127.0.0.1:$PORT" 30 healthy; then
     tail -n 20 "$LOG_DIR/$NAME.log" >&2 || true
     stop_pid "$NAME"
@@ -64,7 +53,7 @@ down() {
   echo "redis: down"
 }
 
-forget_stale_pid "redis-server"
+forget_stale_pid "$NAME" "redis-server"
 
 case ${1:-} in
   up) up ;;

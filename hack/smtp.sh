@@ -9,15 +9,6 @@ NAME=smtp
 PORT=32525
 MAILDIR=$INFRA_DIR/smtp/maildir
 
-# Pids are reused (a reboot, a long-gone server): a recorded pid whose command
-# line is not our server's is forgotten, never signalled.
-forget_stale_pid() {
-  local f=$INFRA_DIR/$NAME.pid cmd
-  [[ -f $f ]] || return 0
-  cmd=$(tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null) || cmd=
-  [[ $cmd == *"$1"* ]] || rm -f "$f"
-}
-
 # The server answers with its 220 greeting: listening is not enough.
 healthy() {
   local greeting
@@ -43,8 +34,7 @@ status() {
 
 up() {
   # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
-  exec 9>"$INFRA_DIR/$NAME.lock"
-  flock -w 60 9 || die "another 'hack/smtp.sh up' held $INFRA_DIR/$NAME.lock for 60s"
+  take_lock "$NAME" 60
   if pid_alive "$NAME" && healthy 2>/dev/null; then
     fragment
     status
@@ -56,8 +46,7 @@ up() {
   fi
   [[ -d $REPO_ROOT/node_modules/smtp-server ]] || die "smtp-server is not installed: run 'npm install' in $REPO_ROOT"
   mkdir -p "$MAILDIR"
-  # 9>&-: the server must not inherit the lock, or every later `up` would wait on it.
-  start_bg "$NAME" node "$REPO_ROOT/hack/smtp-server.mjs" --host 127.0.0.1 --port "$PORT" --maildir "$MAILDIR" 9>&-
+  start_bg "$NAME" node "$REPO_ROOT/hack/smtp-server.mjs" --host 127.0.0.1 --port "$PORT" --maildir "$MAILDIR"
   if ! wait_for "smtp on 127.0.0.1:$PORT" 30 healthy; then
     tail -n 20 "$LOG_DIR/$NAME.log" >&2 || true
     stop_pid "$NAME"
@@ -73,7 +62,7 @@ down() {
   echo "smtp: down"
 }
 
-forget_stale_pid "$REPO_ROOT/hack/smtp-server.mjs"
+forget_stale_pid "$NAME" "$REPO_ROOT/hack/smtp-server.mjs"
 
 case ${1:-} in
   up) up ;;
