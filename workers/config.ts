@@ -24,6 +24,12 @@ export interface WorkerConfig {
     clientId?: string;
     tls?: { enabled: boolean; caFile?: string; certFile?: string; keyFile?: string; insecureSkipVerify?: boolean };
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' };
+    /**
+     * How long the group waits for a silent member before moving its
+     * partitions (default 30). Lower means faster recovery after a crash;
+     * the broker's group.min.session.timeout.ms (6 s by default) is the floor.
+     */
+    sessionTimeoutSeconds?: number;
   };
   redis: {
     host: string;

@@ -3,7 +3,8 @@
  * producing generated events, building a worker config, waiting for a worker
  * to consume everything, and reading what landed in Redis and the mailbox.
  */
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,7 +13,8 @@ import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
 import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../workers/runtime/kafka.js';
 import { resolveWorkerConfig } from '../../workers/runtime/worker-config.js';
-import { kafka, receivedMails, redis, smtp, uniqueName } from '../support/infra.js';
+import { stringify as stringifyYaml } from 'yaml';
+import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
 
 export function connection(): KafkaConnectionOptions {
   return { brokers: kafka().brokers };
@@ -37,15 +39,15 @@ export async function newTestJob(base: string, partitions: number): Promise<Test
 export function workerConfigFor(
   job: TestJob,
   type: JobType,
-  extra: { cart?: WorkerConfig['cart']; alerts?: boolean; redisPort?: number; intervalSeconds?: number } = {},
+  extra: { cart?: WorkerConfig['cart']; alerts?: boolean; redisPort?: number; intervalSeconds?: number; prefix?: string; group?: string } = {},
 ): WorkerConfig {
   const r = redis();
   const s = smtp();
   return resolveWorkerConfig(
     {
       job: { name: job.name, type },
-      kafka: { bootstrapServers: kafka().brokers, topic: job.topic, consumerGroup: job.group, startFrom: 'earliest' },
-      redis: { host: r.host, port: extra.redisPort ?? r.port, keyPrefix: job.prefix },
+      kafka: { bootstrapServers: kafka().brokers, topic: job.topic, consumerGroup: extra.group ?? job.group, startFrom: 'earliest', sessionTimeoutSeconds: 6 },
+      redis: { host: r.host, port: extra.redisPort ?? r.port, keyPrefix: extra.prefix ?? job.prefix },
       checkpoint: { dir: job.checkpointDir, intervalSeconds: extra.intervalSeconds ?? 0.2 },
       metrics: { port: 0 },
       ...(type === 'cart' ? { cart: extra.cart ?? { abandonWindowMinutes: 60, abandonThreshold: 0.75 } } : {}),
@@ -105,8 +107,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 }
 
 /** The next offset each partition's checkpoint resumes from (-1 without a checkpoint). */
-export function checkpointOffsets(job: TestJob, partitions: number): number[] {
-  const dir = join(job.checkpointDir, job.group.replace(/[^A-Za-z0-9._-]/g, '_'), job.topic.replace(/[^A-Za-z0-9._-]/g, '_'));
+export function checkpointOffsets(job: TestJob, partitions: number, group = job.group): number[] {
+  const dir = join(job.checkpointDir, group.replace(/[^A-Za-z0-9._-]/g, '_'), job.topic.replace(/[^A-Za-z0-9._-]/g, '_'));
   return Array.from({ length: partitions }, (_, p) => {
     try {
       return (JSON.parse(readFileSync(join(dir, `${p}.json`), 'utf8')) as { nextOffset: number }).nextOffset;
@@ -117,17 +119,19 @@ export function checkpointOffsets(job: TestJob, partitions: number): number[] {
 }
 
 /** Waits until every partition's checkpoint has reached the end of the topic. */
-export async function waitCheckpointedToEnd(job: TestJob, partitions: number, timeoutMs: number): Promise<void> {
+export async function waitCheckpointedToEnd(job: TestJob, partitions: number, timeoutMs: number, group = job.group): Promise<void> {
   const ends = await topicEndOffsets(connection(), job.topic);
-  await waitFor(`checkpoints of ${job.topic} at the end offsets ${JSON.stringify([...ends])}`, timeoutMs, () => {
-    const offsets = checkpointOffsets(job, partitions);
+  await waitFor(`checkpoints of ${group} on ${job.topic} at the end offsets ${JSON.stringify([...ends])}`, timeoutMs, () => {
+    const offsets = checkpointOffsets(job, partitions, group);
     return offsets.every((o, p) => o >= (ends.get(p) ?? 0)) ? true : undefined;
   }, 250);
 }
 
 export function redisClient(port?: number): Redis {
   const r = redis();
-  return new Redis({ host: r.host, port: port ?? r.port, lazyConnect: false, maxRetriesPerRequest: 2 });
+  const client = new Redis({ host: r.host, port: port ?? r.port, lazyConnect: false, maxRetriesPerRequest: 2 });
+  client.on('error', () => undefined); // reconnects by itself; a command that fails still throws
+  return client;
 }
 
 /** Every hash under `<prefix><pattern>`, by the rest of the key. */
@@ -155,4 +159,36 @@ export function alertMailCartIds(prefixOfCartIds: (cartId: string) => boolean): 
     if (m && prefixOfCartIds(m[1].trim())) ids.push(m[1].trim());
   }
   return ids;
+}
+
+/** Writes the config as the YAML document a worker reads with --config. */
+export function writeWorkerConfig(config: WorkerConfig, dir: string, name: string): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, stringifyYaml(config));
+  return file;
+}
+
+/**
+ * Starts `sluice worker` as a separate process (through tsx, so no build is
+ * needed), its JSON log appended to `logFile`. The caller stops it by pid.
+ */
+export function spawnWorker(configFile: string, logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'workers', 'bin.ts'), 'worker', '--config', configFile, '--metrics-host', '127.0.0.1'], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  return child;
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+  await exited(child);
 }

@@ -68,8 +68,12 @@ export class AlertDispatcher {
     private readonly logger: Logger,
   ) {}
 
-  /** Records and emails the alerts; throws (to be retried) when the store or SMTP fails. Idempotent. */
-  async dispatch(alerts: readonly CartAlert[]): Promise<void> {
+  /**
+   * Records and emails the alerts; throws (to be retried) when the store or
+   * SMTP fails. Idempotent. `progress` runs after each email (the Kafka
+   * heartbeat: a batch with many alerts must not look like a dead member).
+   */
+  async dispatch(alerts: readonly CartAlert[], progress?: () => Promise<void>): Promise<void> {
     if (alerts.length === 0) return;
     if (!this.mailer || !this.settings) {
       await this.sink.recordAlerts(alerts, 'disabled');
@@ -77,7 +81,10 @@ export class AlertDispatcher {
       return;
     }
     await this.sink.recordAlerts(alerts, 'pending');
-    for (const alert of alerts) await this.emailOnce(alert);
+    for (const alert of alerts) {
+      await this.emailOnce(alert);
+      await progress?.();
+    }
   }
 
   private async emailOnce(alert: CartAlert): Promise<void> {

@@ -109,7 +109,13 @@ export class KafkaWorker<S> {
     this.admin = await TopicAdmin.connect(this.o.connection);
     this.consumer = await GroupConsumer.start(
       this.o.connection,
-      { groupId: k.consumerGroup, topic: k.topic, startFrom: k.startFrom },
+      {
+        groupId: k.consumerGroup,
+        topic: k.topic,
+        startFrom: k.startFrom,
+        sessionTimeoutMs: (k.sessionTimeoutSeconds ?? 30) * 1000,
+        heartbeatIntervalMs: Math.min(3_000, ((k.sessionTimeoutSeconds ?? 30) * 1000) / 5),
+      },
       {
         onAssignment: (partitions) => this.onAssignment(partitions),
         onRebalancing: () => this.onRebalancing(),
@@ -235,6 +241,7 @@ export class KafkaWorker<S> {
     this.o.metrics.eventsIn.inc(records.length);
     try {
       const outputs = await this.o.job.process(o.state, events);
+      await heartbeat();
       if (dead.length) {
         await retryUntilDone(() => this.producer!.send(this.o.config.kafka.deadLetterTopic, dead), this.retryOptions('kafka', heartbeat));
       }
@@ -290,9 +297,10 @@ export class KafkaWorker<S> {
     if (outputs.writes.length) {
       await retryUntilDone(() => this.o.sink.writeUsers(outputs.writes), this.retryOptions('redis', between));
       this.o.metrics.eventsOut.inc(outputs.writes.length);
+      await between?.();
     }
     if (outputs.alerts.length) {
-      await retryUntilDone(() => this.o.alerts.dispatch(outputs.alerts), this.retryOptions('alerts', between));
+      await retryUntilDone(() => this.o.alerts.dispatch(outputs.alerts, between), this.retryOptions('alerts', between));
       this.o.metrics.eventsOut.inc(outputs.alerts.length);
     }
   }

@@ -12,7 +12,7 @@ import type { Admin, Consumer, EachBatchPayload, KafkaConfig, LogEntry, Producer
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config.js';
 
-const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
+const { Kafka, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
 
 /** How to reach a Kafka cluster: WorkerConfig.kafka plus the credentials from the environment. */
 export interface KafkaConnectionOptions {
@@ -307,7 +307,8 @@ export class RecordProducer {
   private constructor(private readonly producer: Producer) {}
 
   static async connect(connection: KafkaConnectionOptions): Promise<RecordProducer> {
-    const producer = client(connection).producer({ allowAutoTopicCreation: false, idempotent: false });
+    // Java-compatible murmur2 partitioning (the kafkajs 2 default), named so it does not warn.
+    const producer = client(connection).producer({ allowAutoTopicCreation: false, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     return new RecordProducer(producer);
   }

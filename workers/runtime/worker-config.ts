@@ -69,6 +69,7 @@ const schema = {
             insecureSkipVerify: { type: 'boolean' },
           },
         },
+        sessionTimeoutSeconds: { type: 'number', minimum: 1, maximum: 1800 },
         sasl: {
           type: 'object',
           additionalProperties: false,
