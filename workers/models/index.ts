@@ -1,0 +1,2 @@
+export { Scorer, ModelMismatchError } from './scorer.js';
+export { bundledModelPath } from './bundled.js';
