@@ -23,19 +23,13 @@ export function workerCommand(): Command {
         }
         throw err;
       }
-      const worker = await runWorker(config, {
-        credentials: credentialsFromEnv(process.env),
-        logger,
-        metricsHost: opts.metricsHost,
-        onFatal: () => process.exit(1),
-      });
-      let signalled = false;
+      // Handlers first: a SIGTERM during start-up (model load, group join) must still end in a clean stop.
+      let stopping: Promise<void> | undefined;
+      let started: Awaited<ReturnType<typeof runWorker>> | undefined;
       const shutdown = (signal: NodeJS.Signals): void => {
-        if (signalled) return;
-        signalled = true;
+        if (stopping) return;
         logger.info({ signal }, 'stopping: finishing the batch, checkpointing, leaving the group');
-        worker
-          .stop()
+        stopping = (started ? started.stop() : Promise.resolve())
           .then(() => process.exit(0))
           .catch((err: Error) => {
             logger.error({ err: err.message }, 'unclean stop');
@@ -44,5 +38,15 @@ export function workerCommand(): Command {
       };
       process.on('SIGTERM', shutdown);
       process.on('SIGINT', shutdown);
+      started = await runWorker(config, {
+        credentials: credentialsFromEnv(process.env),
+        logger,
+        metricsHost: opts.metricsHost,
+        onFatal: () => process.exit(1),
+      });
+      if (stopping) {
+        await started.stop();
+        process.exit(0);
+      }
     });
 }

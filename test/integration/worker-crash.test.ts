@@ -90,7 +90,7 @@ it('replays 200k events through SIGKILLs to exactly the Redis state of an uninte
   // One late event per partition moves every partition's event time past all cart timers.
   await producePerPartition(job.topic, PARTITIONS, (p) => toWire({ userId: `${tag}-clock-${p}`, eventType: 'page_view', eventTime: last + 3 * 3_600_000, sessionId: 'clock' }));
 
-  const cart = { abandonWindowMinutes: 60, abandonThreshold: 0.6 };
+  const cart = { abandonWindowMinutes: 60, abandonThreshold: 0.85 };
   const ref = { prefix: `${job.prefix}ref:`, churn: `${job.group}-ref-churn`, cart: `${job.group}-ref-cart` };
   const crash = { prefix: `${job.prefix}crash:`, churn: `${job.group}-crash-churn`, cart: `${job.group}-crash-cart` };
 

@@ -33,6 +33,9 @@ export class SmtpMailer implements Mailer {
       host: smtp.host,
       port: smtp.port,
       secure: smtp.secure,
+      // One kept-open connection: a new SMTP session per alert costs a handshake each.
+      pool: true,
+      maxConnections: 1,
       auth: credentials.username ? { user: credentials.username, pass: credentials.password ?? '' } : undefined,
       connectionTimeout: 5_000,
       greetingTimeout: 5_000,
