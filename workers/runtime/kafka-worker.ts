@@ -411,6 +411,6 @@ export class KafkaWorker<S> {
     await this.consumer?.stop();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
-    this.log.info({ partitions: [...this.owned.keys()] }, 'worker stopped: checkpoints written, left the group');
+    this.log.info({ partitions: [...this.owned.keys()], positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');
   }
 }
