@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOperator, type RunningOperator } from '../../operator/main.js';
+import { conditionOf } from '../../operator/reconcile/status.js';
+import { TestCluster, waitFor } from '../../operator/testing/cluster.js';
+import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
+
+const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
+const cluster = new TestCluster(k.kubeconfig, k.kubectl ?? join(dirname(k.kubeconfig), '..', 'bin', 'kubectl'));
+const brokers = kafka().brokers;
+const ns = uniqueName('op-degraded');
+const topic = uniqueName('events');
+let operator: RunningOperator;
+
+const spec = (extra: Record<string, unknown> = {}) => ({ type: 'churn', parallelism: 2, kafka: { bootstrapServers: brokers, topic }, redis: { host: 'r' }, ...extra });
+
+const phaseWith = (name: string, test: (job: Awaited<ReturnType<typeof cluster.getJob>>) => boolean, what: string) =>
+  waitFor(`${name}: ${what}`, 60_000, async () => {
+    const job = await cluster.getJob(ns, name);
+    return job && test(job) ? job : undefined;
+  });
+const readyJob = (name: string) => phaseWith(name, (j) => conditionOf(j!.status, 'Ready')?.status === 'True', 'Ready');
+
+async function runningPod(job: string): Promise<V1Pod> {
+  const pods = await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/instance=${job}` });
+  const pod = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+  if (!pod) throw new Error(`no running pod of ${job}`);
+  return pod;
+}
+
+/** Plays the kubelet: KWOK leaves pods annotated kwok.x-k8s.io/status=custom to the status the test writes. */
+async function setWaiting(pod: V1Pod, reason: string, message: string): Promise<void> {
+  const name = pod.metadata!.name!;
+  await cluster.core.patchNamespacedPod(
+    { namespace: ns, name, body: { metadata: { annotations: { 'kwok.x-k8s.io/status': 'custom' } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  const containerStatuses = [
+    { name: 'worker', ready: false, restartCount: 4, image: 'sluice:test', imageID: '', started: false, state: { waiting: { reason, message } } },
+  ];
+  await cluster.core.patchNamespacedPodStatus(
+    {
+      namespace: ns,
+      name,
+      body: {
+        status: {
+          containerStatuses,
+          conditions: [
+            { type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: new Date().toISOString() },
+            { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: new Date().toISOString() },
+          ],
+        },
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
+}
+
+beforeAll(async () => {
+  await cluster.installCrd();
+  await cluster.createNamespace(ns);
+  await createTopic({ brokers }, topic, 4);
+  mkdirSync(join(infraDir, 'logs'), { recursive: true });
+  operator = await runOperator(
+    { kubeconfig: k.kubeconfig, namespaces: [ns], leaderElect: false, metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', workerImage: 'sluice:test' },
+    { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
+  );
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await cluster.deleteNamespace(ns);
+  await deleteTopics({ brokers }, [topic]).catch(() => undefined);
+});
+
+describe('operator: worker pod failures surface as Degraded with the reason', () => {
+  it.each([
+    ['CrashLoopBackOff', 'back-off 40s restarting failed container=worker'],
+    ['ImagePullBackOff', 'Back-off pulling image "sluice:test"'],
+  ])('reports %s, then recovers when the pod is replaced', async (reason, message) => {
+    const name = reason.toLowerCase();
+    await cluster.applyJob(ns, name, spec());
+    await readyJob(name);
+    const pod = await runningPod(name);
+    await setWaiting(pod, reason, message);
+
+    const job = await phaseWith(name, (j) => j!.status?.phase === 'Degraded', 'phase Degraded');
+    const degraded = conditionOf(job.status, 'Degraded')!;
+    expect(degraded).toMatchObject({ status: 'True', reason });
+    expect(degraded.message).toContain(pod.metadata!.name!);
+    expect(degraded.message).toContain(message);
+    expect(conditionOf(job.status, 'Ready')).toMatchObject({ status: 'False', reason });
+    expect((await cluster.events(ns, name)).some((e) => e.type === 'Warning' && e.reason === reason)).toBe(true);
+
+    await cluster.core.deleteNamespacedPod({ namespace: ns, name: pod.metadata!.name!, gracePeriodSeconds: 0 });
+    const healed = await phaseWith(name, (j) => j!.status?.phase === 'Running', 'Running again');
+    expect(conditionOf(healed.status, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+  });
+
+  it('reports a pod Pending longer than spec.podPendingTimeoutSeconds, with the scheduler message', async () => {
+    await cluster.applyJob(ns, 'unschedulable', spec({ parallelism: 1, podPendingTimeoutSeconds: 3, template: { nodeSelector: { 'sluice.dev/no-such-pool': 'x' } } }));
+    const job = await phaseWith('unschedulable', (j) => conditionOf(j!.status, 'Degraded')?.reason === 'PodPendingTooLong', 'Degraded PodPendingTooLong');
+    const c = conditionOf(job.status, 'Degraded')!;
+    expect(c.message).toContain('spec.podPendingTimeoutSeconds=3s');
+    expect(c.message).toMatch(/node\(s\) didn't match|didn't match Pod's node affinity\/selector/);
+    expect(job.status!.phase).toBe('Degraded');
+  });
+});
