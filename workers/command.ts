@@ -25,11 +25,11 @@ export function workerCommand(): Command {
       }
       // Handlers first: a SIGTERM during start-up (model load, group join) must still end in a clean stop.
       let stopping: Promise<void> | undefined;
-      let started: Awaited<ReturnType<typeof runWorker>> | undefined;
+      const running: { worker?: Awaited<ReturnType<typeof runWorker>> } = {};
       const shutdown = (signal: NodeJS.Signals): void => {
         if (stopping) return;
         logger.info({ signal }, 'stopping: finishing the batch, checkpointing, leaving the group');
-        stopping = (started ? started.stop() : Promise.resolve())
+        stopping = (running.worker ? running.worker.stop() : Promise.resolve())
           .then(() => process.exit(0))
           .catch((err: Error) => {
             logger.error({ err: err.message }, 'unclean stop');
@@ -38,14 +38,15 @@ export function workerCommand(): Command {
       };
       process.on('SIGTERM', shutdown);
       process.on('SIGINT', shutdown);
-      started = await runWorker(config, {
+      const worker = await runWorker(config, {
         credentials: credentialsFromEnv(process.env),
         logger,
         metricsHost: opts.metricsHost,
         onFatal: () => process.exit(1),
       });
+      running.worker = worker;
       if (stopping) {
-        await started.stop();
+        await worker.stop();
         process.exit(0);
       }
     });

@@ -53,7 +53,8 @@ describe('worker config', () => {
   });
 
   it('builds a complete config from the environment alone, given a type', () => {
-    const c = resolveWorkerConfig({ checkpoint: { dir: '/cp' } }, { KAFKA_BOOTSTRAP_SERVERS: 'k:9092', CHURN_MODEL_PATH: '/m.onnx' }, { type: 'churn' });
+    const c = resolveWorkerConfig(undefined, { KAFKA_BOOTSTRAP_SERVERS: 'k:9092', CHURN_MODEL_PATH: '/m.onnx' }, { type: 'churn' });
+    expect(c.checkpoint).toEqual({ dir: 'checkpoints', intervalSeconds: 10 });
     expect(c.job).toEqual({ name: 'sluice-churn', type: 'churn' });
     expect(c.kafka).toMatchObject({ topic: 'user_events', consumerGroup: 'sluice-sluice-churn', bootstrapServers: ['k:9092'] });
     expect(c.redis).toMatchObject({ host: 'localhost', port: 6379 });
@@ -63,11 +64,11 @@ describe('worker config', () => {
 
   it('names every invalid field in one message', () => {
     const message = errorOf(() =>
-      resolveWorkerConfig({ ...base, job: { name: 'x', type: 'fraud' }, redis: { host: 'r', port: 'six' }, checkpoint: {}, kafka: { ...base.kafka, bootstrapServers: ['no-port'], extra: 1 } }, {}),
+      resolveWorkerConfig({ ...base, job: { name: 'x', type: 'fraud' }, redis: { host: 'r', port: 'six' }, checkpoint: { dir: '' }, kafka: { ...base.kafka, bootstrapServers: ['no-port'], extra: 1 } }, {}),
     );
     expect(message).toContain("job.type: must be one of \"churn\", \"cart\"");
     expect(message).toContain('redis.port: must be integer');
-    expect(message).toContain('checkpoint.dir: is required');
+    expect(message).toContain('checkpoint.dir: must NOT have fewer than 1 characters');
     expect(message).toContain('kafka.bootstrapServers.0: must be host:port');
     expect(message).toContain('kafka.extra: unknown field');
   });

@@ -227,6 +227,9 @@ function applyDerivedDefaults(doc: Doc): void {
   if (kafka.topic === undefined) kafka.topic = 'user_events';
   if (kafka.deadLetterTopic === undefined && typeof kafka.topic === 'string') kafka.deadLetterTopic = `${kafka.topic}.dlq`;
   const redis = section(doc, 'redis');
+  const checkpoint = section(doc, 'checkpoint');
+  // Local runs from the environment alone checkpoint beside the process; the operator always sets it.
+  if (checkpoint.dir === undefined) checkpoint.dir = 'checkpoints';
   if (redis.host === undefined) redis.host = 'localhost';
   if (redis.port === undefined) redis.port = 6379;
   if (job.type === 'cart' && doc.cart === undefined) doc.cart = {};
