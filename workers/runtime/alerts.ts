@@ -52,14 +52,18 @@ export class SmtpMailer implements Mailer {
   }
 }
 
-/** Errors after which the message was certainly not accepted by the server, so a retry cannot duplicate it. */
-function certainlyNotDelivered(err: unknown): boolean {
-  const e = err as { code?: string; responseCode?: number };
-  if (typeof e.responseCode === 'number') return true;
-  return ['ECONNECTION', 'EDNS', 'EAUTH', 'ETLS', 'EENVELOPE', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? '');
-}
+/** SMTP commands before the message body: a failure there cannot have delivered anything. */
+const BEFORE_DATA = /^(CONN|EHLO|HELO|LHLO|STARTTLS|AUTH|MAIL|RCPT)/;
 
-export class UncertainDeliveryError extends Error {}
+/** Errors after which the message was certainly not accepted by the server, so a retry cannot duplicate it. */
+export function certainlyNotDelivered(err: unknown): boolean {
+  const e = err as { code?: string; responseCode?: number; command?: string; syscall?: string };
+  // The server answered with a refusal (4xx/5xx): it did not take the message.
+  if (typeof e.responseCode === 'number') return true;
+  if (e.syscall === 'connect' || e.syscall === 'getaddrinfo') return true;
+  if (typeof e.command === 'string' && BEFORE_DATA.test(e.command)) return true;
+  return ['ECONNECTION', 'EDNS', 'EAUTH', 'ETLS', 'EENVELOPE'].includes(e.code ?? '');
+}
 
 export class AlertDispatcher {
   constructor(
