@@ -38,12 +38,19 @@ export function workerCommand(): Command {
       };
       process.on('SIGTERM', shutdown);
       process.on('SIGINT', shutdown);
-      const worker = await runWorker(config, {
-        credentials: credentialsFromEnv(process.env),
-        logger,
-        metricsHost: opts.metricsHost,
-        onFatal: () => process.exit(1),
-      });
+      let worker: Awaited<ReturnType<typeof runWorker>>;
+      try {
+        worker = await runWorker(config, {
+          credentials: credentialsFromEnv(process.env),
+          logger,
+          metricsHost: opts.metricsHost,
+          onFatal: () => process.exit(1),
+        });
+      } catch (err) {
+        // A model that does not fit, an unreachable broker, a port in use: say which, then exit non-zero.
+        logger.fatal({ err: (err as Error).message }, `worker did not start: ${(err as Error).message}`);
+        process.exit(1);
+      }
       running.worker = worker;
       if (stopping) {
         await worker.stop();
