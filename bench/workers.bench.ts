@@ -1,6 +1,6 @@
 /**
  * End-to-end worker benchmark on the real Kafka and Redis of hack/infra.sh.
- *   npx tsx bench/workers.bench.ts [--events N] [--runs R] [--latency-seconds S]
+ *   npx tsx bench/workers.bench.ts [--events N] [--users U] [--runs R] [--latency-seconds S]
  *
  * 1. Throughput: N generated events are put on a 4-partition topic first; one
  *    worker process (`sluice worker`, as a pod runs it) then consumes them
@@ -31,7 +31,8 @@ const arg = (name: string, fallback: number): number => {
 };
 const EVENTS = arg('--events', 200_000);
 const RUNS = arg('--runs', 3);
-const LATENCY_SECONDS = arg('--latency-seconds', 20);
+const LATENCY_SECONDS = arg('--latency-seconds', 10);
+const USERS = arg('--users', 10_000);
 const PARTITIONS = 4;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -51,7 +52,7 @@ async function freePort(): Promise<number> {
 
 function events(n: number, seed: number): UserEvent[] {
   const out: UserEvent[] = [];
-  for (const e of new EventGenerator({ seed, users: Math.max(200, Math.round(n / 150)), days: 30 })) {
+  for (const e of new EventGenerator({ seed, users: USERS, days: 30 })) {
     out.push(e);
     if (out.length === n) break;
   }
@@ -138,10 +139,27 @@ function quantile(before: Array<[number, number]>, after: Array<[number, number]
   return lower;
 }
 
-async function throughputRun(type: JobType, topic: string, n: number, dir: string): Promise<number> {
+interface RunStats {
+  rate: number;
+  /** Mean ms per model call and rows per call; mean checkpoint ms and total bytes of the last checkpoints. */
+  inferenceMs: number;
+  rowsPerCall: number;
+  checkpointMs: number;
+  checkpointBytes: number;
+}
+
+function sumOf(metrics: string, name: string): number {
+  let total = 0;
+  const re = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm');
+  for (let m = re.exec(metrics); m; m = re.exec(metrics)) total += Number(m[1]);
+  return total;
+}
+
+async function throughputRun(type: JobType, topic: string, n: number, dir: string): Promise<RunStats> {
   const w = await startWorker(type, topic, dir);
   let first = 0;
   let last = 0;
+  let final = '';
   const deadline = Date.now() + 600_000;
   try {
     for (;;) {
@@ -152,6 +170,9 @@ async function throughputRun(type: JobType, topic: string, n: number, dir: strin
       if (seen > 0 && !first) first = now;
       if (seen >= n) {
         last = now;
+        // One more interval, so the checkpoint figures include a checkpoint of the full state.
+        await sleep(5_500);
+        final = (await scrape(w.port)) ?? '';
         break;
       }
       await sleep(20);
@@ -159,7 +180,15 @@ async function throughputRun(type: JobType, topic: string, n: number, dir: strin
   } finally {
     await stopWorker(w);
   }
-  return (n * 1000) / (last - first);
+  const calls = sumOf(final, 'sluice_inference_seconds_count');
+  const checkpoints = sumOf(final, 'sluice_checkpoint_seconds_count');
+  return {
+    rate: (n * 1000) / (last - first),
+    inferenceMs: calls ? (sumOf(final, 'sluice_inference_seconds_sum') * 1000) / calls : 0,
+    rowsPerCall: calls ? sumOf(final, 'sluice_inference_rows_total') / calls : 0,
+    checkpointMs: checkpoints ? (sumOf(final, 'sluice_checkpoint_seconds_sum') * 1000) / checkpoints : 0,
+    checkpointBytes: sumOf(final, 'sluice_checkpoint_bytes'),
+  };
 }
 
 async function latencyRun(type: JobType, rate: number, dir: string): Promise<{ p50: number; p99: number; count: number; achieved: number }> {
@@ -174,22 +203,30 @@ async function latencyRun(type: JobType, rate: number, dir: string): Promise<{ p
       if (r?.status === 200) break;
       await sleep(100);
     }
-    const stream = new EventGenerator({ seed: 99, users: 5_000, days: 60, start: Date.now() - 60 * 86_400_000 })[Symbol.iterator]();
-    const tickMs = 20;
+    // Encoded before the clock starts, so the producer side spends its time sending.
+    const total = Math.ceil(rate * LATENCY_SECONDS);
+    const records: Array<{ key: string; value: string }> = [];
+    for (const e of new EventGenerator({ seed: 99, users: USERS, days: 60, start: Date.now() - 60 * 86_400_000 })) {
+      records.push({ key: e.userId, value: toWire(e) });
+      if (records.length === total) break;
+    }
+    const tickMs = 10;
     const before = histogram((await scrape(w.port)) ?? '', 'sluice_event_to_score_seconds');
     const start = performance.now();
     let sent = 0;
-    while (performance.now() - start < LATENCY_SECONDS * 1000) {
-      const due = Math.floor(((performance.now() - start) / 1000) * rate);
-      const batch: Array<{ key: string; value: string }> = [];
-      while (sent + batch.length < due) {
-        const e = stream.next().value as UserEvent;
-        batch.push({ key: e.userId, value: toWire(e) });
+    const inFlight = new Set<Promise<void>>();
+    while (sent < records.length && performance.now() - start < LATENCY_SECONDS * 1000 * 1.5) {
+      const due = Math.min(records.length, Math.floor(((performance.now() - start) / 1000) * rate));
+      while (sent < due && inFlight.size < 4) {
+        const chunk = records.slice(sent, Math.min(due, sent + 2_000));
+        sent += chunk.length;
+        const p: Promise<void> = producer.send(topic, chunk).finally(() => inFlight.delete(p));
+        inFlight.add(p);
       }
-      if (batch.length) await producer.send(topic, batch);
-      sent += batch.length;
-      await sleep(tickMs);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+      else await sleep(tickMs);
     }
+    await Promise.all(inFlight);
     const achieved = (sent * 1000) / (performance.now() - start);
     await sleep(2_000);
     const after = histogram((await scrape(w.port)) ?? '', 'sluice_event_to_score_seconds');
@@ -207,12 +244,17 @@ async function main(): Promise<void> {
   await createTopic({ brokers: kafka().brokers }, topic, PARTITIONS);
   const list = events(EVENTS, 1);
   await produce(topic, list);
-  console.log(`worker benchmark: ${fmt(list.length)} events on ${PARTITIONS} partitions, one worker process per job, ${RUNS} runs (median)`);
+  console.log(`worker benchmark: ${fmt(list.length)} events of ${fmt(USERS)} users on ${PARTITIONS} partitions, one worker process per job, ${RUNS} runs (median)`);
   for (const type of ['churn', 'cart'] as const) {
-    const rates: number[] = [];
-    for (let r = 0; r < RUNS; r++) rates.push(await throughputRun(type, topic, list.length, dir));
+    const runs: RunStats[] = [];
+    for (let r = 0; r < RUNS; r++) runs.push(await throughputRun(type, topic, list.length, dir));
+    const rates = runs.map((r) => r.rate);
     const rate = median(rates);
     console.log(`${type.padEnd(5)} throughput Kafka->Redis: ${fmt(rate)} events/s (runs: ${rates.map(fmt).join(', ')})`);
+    console.log(
+      `${type.padEnd(5)} model call ${median(runs.map((r) => r.inferenceMs)).toFixed(2)} ms for ${fmt(median(runs.map((r) => r.rowsPerCall)))} rows; ` +
+        `checkpoint ${median(runs.map((r) => r.checkpointMs)).toFixed(1)} ms per partition, ${fmt(median(runs.map((r) => r.checkpointBytes)) / 1024)} KiB for all ${PARTITIONS} partitions`,
+    );
     const lat = await latencyRun(type, rate / 2, dir);
     console.log(
       `${type.padEnd(5)} latency, target ${fmt(rate / 2)} events/s (produced ${fmt(lat.achieved)}/s) for ${LATENCY_SECONDS}s, ${fmt(lat.count)} events: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms`,
