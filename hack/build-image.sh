@@ -17,12 +17,13 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TAG=${1:-sluice:dev}
-export DOCKER_HOST=${DOCKER_HOST:-unix://$INFRA_DIR/docker/docker.sock}
+# The engine of `hack/infra.sh up docker` when it runs, else whatever DOCKER_HOST (or Docker's default) names.
+if [[ -z ${DOCKER_HOST:-} && -S $INFRA_DIR/docker/docker.sock ]]; then export DOCKER_HOST=unix://$INFRA_DIR/docker/docker.sock; fi
 # The Docker CLI here has no buildx plugin; the classic builder handles multi-stage builds.
-export DOCKER_BUILDKIT=0
+if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
 
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
-  || die "no Docker engine at $DOCKER_HOST: run 'bash hack/infra.sh up docker' first"
+  || die "no Docker engine at ${DOCKER_HOST:-the default socket}: run 'bash hack/infra.sh up docker' first"
 
 # build_quiet TAG CONTEXT: docker build, its output kept in the log unless it fails.
 build_quiet() {

@@ -25,16 +25,38 @@ let mode: OperatorMode;
 let operator: RunningOperator | undefined;
 let healthPort = 0;
 
-/** The examples as shipped, pointed at a topic of this test's own (and, outside a cluster, the local Kafka). */
-function example(file: string, brokers: string[] | undefined): string {
+/**
+ * The examples as shipped. Outside a cluster that runs containers, they point at the local Kafka and a
+ * topic of this test's own. In a real cluster (kind) they use the dev Kafka and Redis of examples/dev/ in
+ * the job namespace, and a ReadWriteOnce checkpoint volume (kind's local-path provisioner has no
+ * ReadWriteMany; one node makes that safe).
+ */
+function example(file: string): string {
   const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
   for (const doc of docs) {
     if (doc.kind !== 'ProcessingJob') continue;
-    const spec = doc.spec as { kafka: { topic: string; bootstrapServers: string[] } };
-    spec.kafka.topic = topic;
-    if (brokers) spec.kafka.bootstrapServers = brokers;
+    const spec = doc.spec as { kafka: { topic: string; bootstrapServers: string[] }; checkpoint?: { accessMode?: string } };
+    if (mode === 'in-cluster') {
+      spec.checkpoint = { ...spec.checkpoint, accessMode: 'ReadWriteOnce' };
+    } else {
+      spec.kafka.topic = topic;
+      spec.kafka.bootstrapServers = kafka().brokers;
+    }
   }
   return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** In a real cluster: the dev Kafka and Redis of examples/dev/, and the examples' topic with 6 partitions. */
+async function devKafkaAndRedis(): Promise<void> {
+  for (const f of ['kafka.yaml', 'redis.yaml', 'mailpit.yaml']) {
+    await kubectlApply(c, jobNs, readFileSync(join(repoRoot, 'examples', 'dev', f), 'utf8'));
+  }
+  await kubectl(c, 'wait', '--for=condition=Available', 'deployment/kafka', 'deployment/redis', '-n', jobNs, '--timeout=300s');
+  await waitUntil('the user_events topic', 120_000, async () => {
+    await kubectl(c, 'exec', '-n', jobNs, 'deploy/kafka', '--', '/opt/kafka/bin/kafka-topics.sh', '--bootstrap-server', 'localhost:9092',
+      '--create', '--if-not-exists', '--topic', 'user_events', '--partitions', '6');
+    return true;
+  });
 }
 
 async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -61,7 +83,8 @@ describe(`helm install, examples, scale, suspend, delete (cluster: ${c.kubeconfi
     process.stderr.write(`e2e: operator runs ${mode === 'in-cluster' ? 'in the cluster' : mode === 'image' ? `from the image ${e2eImage}` : 'as a local process'}\n`);
     if (mode === 'image') await buildImage();
     await kubectl(c, 'create', 'namespace', jobNs);
-    if (mode !== 'in-cluster') await createTopic({ brokers: kafka().brokers }, topic, 6);
+    if (mode === 'in-cluster') await devKafkaAndRedis();
+    else await createTopic({ brokers: kafka().brokers }, topic, 6);
   });
 
   afterAll(async () => {
@@ -117,9 +140,8 @@ describe(`helm install, examples, scale, suspend, delete (cluster: ${c.kubeconfi
   });
 
   it('applies the churn and cart examples, which become Ready with their workers', async () => {
-    const brokers = mode === 'in-cluster' ? undefined : kafka().brokers;
-    await kubectlApply(c, jobNs, example('churn-job.yaml', brokers));
-    await kubectlApply(c, jobNs, example('cart-job.yaml', brokers));
+    await kubectlApply(c, jobNs, example('churn-job.yaml'));
+    await kubectlApply(c, jobNs, example('cart-job.yaml'));
     await kubectl(c, 'wait', '--for=condition=Ready', 'processingjob/churn', 'processingjob/cart', '-n', jobNs, '--timeout=180s');
 
     const table = await kubectl(c, 'get', 'processingjobs', '-n', jobNs);
