@@ -53,37 +53,44 @@ function describe(errors: ErrorObject[]): string {
     .join('; ');
 }
 
-/**
- * Reads the one ProcessingJob in a YAML file (other documents, such as the
- * Secret beside a cart job, are ignored). `name` picks one when the file
- * holds several.
- */
-export function readJobFile(file: string, name?: string): JobDocument {
-  let text: string;
+function readText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new CliError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code ?? String(err)})`);
   }
-  const docs = parseAllDocuments(text);
+}
+
+/** The ProcessingJob documents of a YAML stream (others, such as a Secret beside a cart job, are skipped). */
+function jobDocuments(file: string, text: string): JobDocument[] {
   const jobs: JobDocument[] = [];
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+  for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) throw new CliError(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
     const value = doc.toJS() as Partial<JobDocument> | null;
     if (value?.kind === 'ProcessingJob') jobs.push(value as JobDocument);
   }
+  return jobs;
+}
+
+function pick(file: string, jobs: JobDocument[], name: string | undefined): JobDocument {
   const chosen = name ? jobs.filter((j) => j.metadata?.name === name) : jobs;
   if (chosen.length === 0) {
-    throw new CliError(
-      name ? `${file}: no ProcessingJob named '${name}'` : `${file}: no document with kind: ProcessingJob`,
-    );
+    throw new CliError(name ? `${file}: no ProcessingJob named '${name}'` : `${file}: no document with kind: ProcessingJob`);
   }
   if (chosen.length > 1) {
     const names = chosen.map((j) => j.metadata?.name).join(', ');
     throw new CliError(`${file}: holds several ProcessingJobs (${names}); pick one with --name`);
   }
-  const job = chosen[0]!;
+  return chosen[0]!;
+}
+
+/**
+ * Reads the one ProcessingJob in a YAML file; `name` picks one when the file
+ * holds several. The CRD schema's defaults are applied, as the API server would.
+ */
+export function readJobFile(file: string, name?: string): JobDocument {
+  const job = pick(file, jobDocuments(file, readText(file)), name);
   if (job.apiVersion !== API_VERSION) {
     throw new CliError(`${file}: apiVersion is '${job.apiVersion}', expected '${API_VERSION}'`);
   }
