@@ -125,4 +125,35 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     for (const i of [0, 1]) expect(statSync(join(dir, 'logs', `${name}-${i}.log`)).size).toBeGreaterThan(0);
     expect(readdirSync(join(dir, 'checkpoints', name)).length).toBeGreaterThan(0);
   });
+
+  it('restarts a worker that dies, like a Deployment, and stops cleanly on Ctrl-C (SIGINT)', async () => {
+    const metricsPort = await freePorts(2);
+    const stateFile = join(dir, 'state', `${name}.json`);
+    run = startCli(
+      [
+        'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+        '--metrics-port', String(metricsPort),
+      ],
+      { cwd: dir },
+    );
+    await run.waitFor(/worker 1 ready/, 90_000);
+    const pidOf = (i: number): number =>
+      (JSON.parse(readFileSync(stateFile, 'utf8')) as { workers: { index: number; pid: number }[] }).workers.find((w) => w.index === i)!.pid;
+    const first = pidOf(1);
+    process.kill(first, 'SIGKILL');
+    await run.waitFor(/worker 1 was killed by SIGKILL; restarting in 1s/, 20_000);
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (pidOf(1) === first || pidOf(1) === 0)) await new Promise((r) => setTimeout(r, 200));
+    const second = pidOf(1);
+    expect(second).not.toBe(first);
+    expect(isAlive(second)).toBe(true);
+
+    const workers = [pidOf(0), second];
+    run.child.kill('SIGINT');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(run.output()).toMatch(/SIGINT: stopping 2 worker\(s\)/);
+    expect(workers.filter(isAlive)).toEqual([]);
+    expect(existsSync(stateFile)).toBe(false);
+  });
 });
