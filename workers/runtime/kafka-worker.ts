@@ -220,12 +220,14 @@ export class KafkaWorker<S> {
       }
       if (o.nextOffset >= 0) records = records.filter((r) => r.offset >= o.nextOffset);
       o.highWatermark = Math.max(o.highWatermark, batch.highWatermark);
-      if (records.length > 0) await this.processRecords(o, records, batch.heartbeat);
+      if (records.length > 0 && !(await this.processRecords(o, records, batch.heartbeat))) return;
+      batch.consumed();
       this.updateLag(o);
     });
   }
 
-  private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<void> {
+  /** Returns false when the batch was given up (stopping): its records will be read again. */
+  private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
     const events: UserEvent[] = [];
     const ingest: number[] = [];
     const dead: OutgoingRecord[] = [];
@@ -249,16 +251,19 @@ export class KafkaWorker<S> {
     } catch (err) {
       // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
       this.owned.delete(o.partition);
-      if (err instanceof StoppedError) return;
+      if (err instanceof StoppedError) return false;
       throw err;
     }
     const now = Date.now();
     o.nextOffset = records[records.length - 1].offset + 1;
+    // Progress was made: a later gap deserves its own seek.
+    o.seekedTo = undefined;
     o.dirty = true;
     o.idleBase = { watermark: this.o.job.watermark(o.state), wall: now };
     this.o.metrics.deadLetters.inc(dead.length);
     for (const t of ingest) this.o.metrics.eventToScore.observe(Math.max(0, now - t) / 1000);
     this.maybeCheckpoint(o, now);
+    return true;
   }
 
   private deadLetter(partition: number, r: ConsumedRecord, reason: string): OutgoingRecord {

@@ -183,6 +183,11 @@ export interface PartitionBatch {
   isStale(): boolean;
   /** False once stop() was called: finish quickly. */
   isRunning(): boolean;
+  /**
+   * Marks the whole batch as consumed, so the next fetch continues after it.
+   * A batch not marked is fetched again (or from wherever a seek moved to).
+   */
+  consumed(): void;
 }
 
 export interface GroupConsumerHandlers {
@@ -258,9 +263,9 @@ export class GroupConsumer {
     await consumer.subscribe({ topics: [options.topic], fromBeginning: options.startFrom === 'earliest' });
     await consumer.run({
       autoCommit: false,
-      eachBatchAutoResolve: true,
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, heartbeat, isStale, isRunning }) => {
+      eachBatch: async ({ batch, heartbeat, isStale, isRunning, resolveOffset }) => {
         await handlers.onBatch({
           topic: batch.topic,
           partition: batch.partition,
@@ -269,6 +274,7 @@ export class GroupConsumer {
           heartbeat,
           isStale,
           isRunning,
+          consumed: () => resolveOffset(batch.lastOffset()),
         });
       },
     });
@@ -370,6 +376,7 @@ export async function readRecords(
       onCrash: () => done(),
       onBatch: async (batch) => {
         for (const r of batch.records) got.push({ ...r, partition: batch.partition });
+        batch.consumed();
         if (got.length >= count) done();
       },
     },
