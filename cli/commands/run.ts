@@ -99,6 +99,8 @@ async function runForeground(options: RunOptions): Promise<void> {
     workers: workers.map((w) => ({ index: w.index, pid: 0, logFile: w.logFile, metricsPort: w.metricsPort })),
     startedAt: new Date().toISOString(),
   };
+  let rejected: LocalWorker | undefined;
+  let stopRequested: (() => void) | undefined;
   const supervisor = new LocalSupervisor({
     bin: sluiceBin(),
     workers,
@@ -109,6 +111,10 @@ async function runForeground(options: RunOptions): Promise<void> {
       for (const w of state.workers) w.pid = pids.get(w.index) ?? 0;
       writeRunState(stateDir, state);
     },
+    onConfigRejected: (worker) => {
+      rejected ??= worker;
+      stopRequested?.();
+    },
   });
   supervisor.start();
   report(
@@ -118,19 +124,34 @@ async function runForeground(options: RunOptions): Promise<void> {
   const readiness = watchReadiness(workers, report);
 
   await new Promise<void>((resolveStop) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
+    const onSignal = (sig: NodeJS.Signals | 'config'): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      report(`${sig}: stopping ${workers.length} worker(s) (final checkpoints)...`);
+      if (sig !== 'config') report(`${sig}: stopping ${workers.length} worker(s) (final checkpoints)...`);
       resolveStop();
     };
+    stopRequested = () => onSignal('config');
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
   readiness.abort();
   await supervisor.stop();
   removeRunState(stateDir, name);
+  if (rejected) {
+    throw new CliError(`job '${name}' stopped: a worker refused its configuration: ${lastLine(rejected.logFile)}`, 2);
+  }
   report(`job '${name}' stopped`);
+}
+
+/** The message of the last log line of a worker (pino JSON), or the raw line. */
+function lastLine(logFile: string): string {
+  let line = '';
+  try {
+    line = readFileSync(logFile, 'utf8').trim().split('\n').pop() ?? '';
+    return (JSON.parse(line) as { msg?: string }).msg ?? line;
+  } catch {
+    return line || `see ${logFile}`;
+  }
 }
 
 /** Prints once per worker when its /readyz answers 200: partitions assigned and restored. */

@@ -21,7 +21,12 @@ export interface SupervisorOptions {
   report: (line: string) => void;
   /** Called whenever a worker's pid changes, so the run state can be rewritten. */
   onPidsChanged?: (pids: Map<number, number>) => void;
+  /** Called when a worker refuses its configuration: restarting it cannot help. */
+  onConfigRejected?: (worker: LocalWorker) => void;
 }
+
+/** `sluice worker` exits with this code when its configuration is invalid (workers/command.ts). */
+export const CONFIG_REJECTED_EXIT_CODE = 2;
 
 const RESTART_BACKOFF_MS = { first: 1_000, max: 30_000 };
 
@@ -85,6 +90,11 @@ export class LocalSupervisor {
 
   private onExit(worker: LocalWorker, startedAt: number, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.stopping) return;
+    if (code === CONFIG_REJECTED_EXIT_CODE) {
+      this.options.report(`worker ${worker.index} refused its configuration (see ${worker.logFile}); not restarting it`);
+      this.options.onConfigRejected?.(worker);
+      return;
+    }
     // A worker that ran for a while before failing starts again from the first backoff step.
     const previous = Date.now() - startedAt > RESTART_BACKOFF_MS.max ? 0 : (this.backoff.get(worker.index) ?? 0);
     const delay = previous === 0 ? RESTART_BACKOFF_MS.first : Math.min(previous * 2, RESTART_BACKOFF_MS.max);

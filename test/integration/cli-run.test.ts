@@ -156,4 +156,18 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     expect(workers.filter(isAlive)).toEqual([]);
     expect(existsSync(stateFile)).toBe(false);
   });
+
+  it('gives up, with the worker\'s reason, when the workers refuse their configuration', async () => {
+    const r = await runCliToEnd(
+      [
+        'run', '-f', join(repoRoot, 'examples', 'cart-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+        '--metrics-port', String(await freePorts(1)),
+      ],
+      { cwd: dir, env: { CART_ABANDON_THRESHOLD: 'high' }, timeoutMs: 60_000 },
+    );
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('worker 0 refused its configuration');
+    expect(r.output).toContain(`error: job 'cart' stopped: a worker refused its configuration: environment variable CART_ABANDON_THRESHOLD="high" is not a number`);
+  });
 });
