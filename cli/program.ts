@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { CliError, describeError } from './errors.js';
 import { demoCommand } from './commands/demo.js';
 import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
 import { stopCommand } from './commands/stop.js';
+import { packageRoot } from './paths.js';
 
 export interface ProgramOptions {
   /** Subcommands that live with their owners (operator/, workers/), added by main.ts. */
@@ -15,7 +18,7 @@ export interface ProgramOptions {
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command('sluice')
     .description('Real-time stream-processing jobs (churn and cart scoring) on Kubernetes, or locally')
-    .version('0.1.0')
+    .version((JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version)
     .enablePositionalOptions();
   for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), demoCommand(), produceCommand()]) {
     program.addCommand(cmd);
