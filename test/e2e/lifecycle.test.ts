@@ -19,7 +19,10 @@ const release = uniqueName('sluice');
 const releaseNs = uniqueName('e2e-sluice');
 const jobNs = uniqueName('e2e-jobs');
 const topic = uniqueName('e2e-events');
-const [imageRepo, imageTag] = e2eImage.split(':') as [string, string];
+// registry:port/name:tag → name part and tag (the tag is after the last ':' that follows the last '/').
+const tagAt = e2eImage.lastIndexOf(':') > e2eImage.lastIndexOf('/') ? e2eImage.lastIndexOf(':') : -1;
+const imageRepo = tagAt < 0 ? e2eImage : e2eImage.slice(0, tagAt);
+const imageTag = tagAt < 0 ? 'latest' : e2eImage.slice(tagAt + 1);
 
 let mode: OperatorMode;
 let operator: RunningOperator | undefined;
