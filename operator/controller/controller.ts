@@ -51,6 +51,7 @@ export class Controller {
   private readonly informers: Pick<InformerSet<KubernetesObject>, 'synced' | 'start' | 'stop'>[];
   private readonly deployments: InformerSet<V1Deployment>;
   private readonly pods: InformerSet<V1Pod>;
+  private readonly childCaches: Record<'ConfigMap' | 'Service' | 'PersistentVolumeClaim', InformerSet<KubernetesObject>>;
   private readonly seen = new Map<string, string>();
   /** Statuses this replica wrote, until the watch delivers them (so a quick second reconcile does not write again). */
   private readonly written = new Map<string, ProcessingJob>();
@@ -72,6 +73,7 @@ export class Controller {
     const childSets = children.map((what) => new InformerSet<KubernetesObject>(kube.config, objects, what, ns, (obj) => this.onChild(obj), log, options.relistMs));
     this.deployments = childSets[0] as InformerSet<V1Deployment>;
     this.pods = childSets[1] as InformerSet<V1Pod>;
+    this.childCaches = { ConfigMap: childSets[2]!, Service: childSets[3]!, PersistentVolumeClaim: childSets[4]! };
     this.informers = [this.jobs, ...childSets];
     const probe = new PartitionProbe(options.partitionCounter ?? topicPartitionCount, (key) => this.queue.add(key), log);
     this.reconciler = new Reconciler({
@@ -116,6 +118,7 @@ export class Controller {
       },
       deployment: (namespace, name) => this.deployments.get(namespace, name),
       pods: (namespace, job) => this.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB] === job),
+      child: (kind, namespace, name) => this.childCaches[kind].get(namespace, name),
     };
   }
 

@@ -61,9 +61,15 @@ export class ManagedInformer<T extends KubernetesObject> {
       this.objects.list<T>(this.what.apiVersion, this.what.kind, this.namespace || undefined, undefined, undefined, undefined, undefined, this.what.labelSelector);
     const informer = makeInformer<T>(this.kc, this.path(), list, this.what.labelSelector);
     // Handlers only hand keys to the queue: they are not awaited by the informer.
-    informer.on('add', this.onChange);
-    informer.on('update', this.onChange);
-    informer.on('delete', this.onChange);
+    // The handler gets the cached object itself: dropping managedFields there keeps
+    // the cache small (controller-runtime's TransformStripManagedFields).
+    const handle = (obj: T): void => {
+      if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+      this.onChange(obj);
+    };
+    informer.on('add', handle);
+    informer.on('update', handle);
+    informer.on('delete', handle);
     informer.on('error', (err: unknown) => onError(informer, err));
     return informer;
   }

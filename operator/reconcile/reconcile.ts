@@ -10,7 +10,7 @@ import {
 import { describeError, statusCode } from '../kube/client.js';
 import type { EventType } from '../kube/events.js';
 import { childNames } from '../render/paths.js';
-import { render, selectorString, type Children } from '../render/render.js';
+import { hashOf, render, selectorString, type Children } from '../render/render.js';
 import { conditionOf, deriveStatus, nextPendingCheck, statusChanged, type Validation } from './status.js';
 import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
 
@@ -19,6 +19,8 @@ export interface ClusterView {
   job(namespace: string, name: string): ProcessingJob | undefined;
   deployment(namespace: string, name: string): V1Deployment | undefined;
   pods(namespace: string, job: string): V1Pod[];
+  /** A child ConfigMap, PVC or Service as cached. */
+  child(kind: 'ConfigMap' | 'PersistentVolumeClaim' | 'Service', namespace: string, name: string): KubernetesObject | undefined;
 }
 
 /** What a reconcile writes. */
@@ -62,6 +64,12 @@ export const isPaused = (job: ProcessingJob): boolean => job.metadata.annotation
  */
 export class Reconciler {
   private readonly now: () => Date;
+  /**
+   * What this replica last applied to each child, and the resourceVersion the
+   * server answered: while the cached child still has that version and the
+   * rendered child has not changed, applying again would change nothing.
+   */
+  private readonly applied = new Map<string, { hash: string; resourceVersion?: string }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -69,7 +77,10 @@ export class Reconciler {
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const job = this.deps.view.job(namespace, name);
-    if (!job || job.metadata.deletionTimestamp) return {};
+    if (!job || job.metadata.deletionTimestamp) {
+      for (const key of this.applied.keys()) if (key.startsWith(`${namespace}/${name}/`)) this.applied.delete(key);
+      return {};
+    }
     if (isPaused(job)) return this.paused(job);
     const checked = await validate(job, this.deps.writer, this.deps.partitions);
     if (checked.validation.state === 'invalid') {
@@ -109,13 +120,29 @@ export class Reconciler {
 
   /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
   private async applyChildren(job: ProcessingJob, children: Children): Promise<V1Deployment> {
-    const before = this.deps.view.deployment(job.metadata.namespace, children.deployment.metadata!.name!);
-    await this.deps.writer.apply(children.configMap);
-    await this.deps.writer.apply(children.pvc);
-    await this.deps.writer.apply(children.service);
-    const after = await this.deps.writer.apply(children.deployment);
+    const ns = job.metadata.namespace;
+    const before = this.deps.view.deployment(ns, children.deployment.metadata!.name!);
+    const view = this.deps.view;
+    // Independent of each other: in parallel; the Deployment last, so its pods find what they mount.
+    await Promise.all([
+      this.applyIfChanged(job, children.configMap, view.child('ConfigMap', ns, children.configMap.metadata!.name!)),
+      this.applyIfChanged(job, children.pvc, view.child('PersistentVolumeClaim', ns, children.pvc.metadata!.name!)),
+      this.applyIfChanged(job, children.service, view.child('Service', ns, children.service.metadata!.name!)),
+    ]);
+    const after = (await this.applyIfChanged(job, children.deployment, before)) ?? before!;
     this.announce(job, before, children);
     return after;
+  }
+
+  /** Server-side apply, unless this replica applied the same object and nobody changed it since; returns the applied object. */
+  private async applyIfChanged<T extends KubernetesObject>(job: ProcessingJob, object: T, cached: KubernetesObject | undefined): Promise<T | undefined> {
+    const key = `${job.metadata.namespace}/${job.metadata.name}/${object.kind}/${object.metadata!.name}`;
+    const hash = hashOf(JSON.stringify(object));
+    const last = this.applied.get(key);
+    if (cached && last && last.hash === hash && last.resourceVersion === cached.metadata?.resourceVersion) return undefined;
+    const result = await this.deps.writer.apply(object);
+    this.applied.set(key, { hash, resourceVersion: result.metadata?.resourceVersion });
+    return result;
   }
 
   /** Events for what changed, from the Deployment as it was before the apply. */

@@ -128,10 +128,14 @@ export interface OperatorProcess {
   log(): string;
 }
 
-/** Runs the operator as its own process (tsx, so no build is needed); stopped by pid. */
-export function spawnOperator(kubeconfig: string, args: string[], logFile: string): OperatorProcess {
+/**
+ * Runs the operator as its own process, stopped by pid: from the sources through
+ * tsx (no build needed), or from dist/ (`npm run build`) where memory is measured.
+ */
+export function spawnOperator(kubeconfig: string, args: string[], logFile: string, from: 'sources' | 'dist' = 'sources'): OperatorProcess {
   const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(repoRoot, 'operator/bin.ts'), '--kubeconfig', kubeconfig, ...args], {
+  const entry = from === 'dist' ? [resolve(repoRoot, 'dist/operator/bin.js')] : ['--import', 'tsx', resolve(repoRoot, 'operator/bin.ts')];
+  const child = spawn(process.execPath, [...entry, '--kubeconfig', kubeconfig, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -101,18 +102,19 @@ describe('operator: a ProcessingJob through its life', () => {
     expect(reasons).toContain('Created');
   });
 
+  // 'pj.sluice.dev': other tests may install look-alike CRDs that share the short name for a while.
   it('shows TYPE, PARALLELISM, READY, PHASE and AGE in kubectl get pj, and kubectl wait works', async () => {
     await ready('churn', 2);
-    const table = await cluster.kubectl('get', 'pj', '-n', ns);
+    const table = await cluster.kubectl('get', 'pj.sluice.dev', '-n', ns);
     const [header, row] = table.trim().split('\n');
     expect(header!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'PHASE', 'AGE']);
     expect(row!.split(/\s+/).slice(0, 5)).toEqual(['churn', 'churn', '2', '2', 'Running']);
-    const waited = await cluster.kubectl('wait', '--for=condition=Ready', 'processingjob/churn', '-n', ns, '--timeout=30s');
+    const waited = await cluster.kubectl('wait', '--for=condition=Ready', 'processingjobs.sluice.dev/churn', '-n', ns, '--timeout=30s');
     expect(waited).toContain('condition met');
   });
 
   it('follows kubectl scale through the scale subresource to the Deployment', async () => {
-    await cluster.kubectl('scale', 'pj/churn', '-n', ns, '--replicas=4');
+    await cluster.kubectl('scale', 'pj.sluice.dev/churn', '-n', ns, '--replicas=4');
     await ready('churn', 4);
     expect((await deployment('churn')).spec!.replicas).toBe(4);
     const scale = await cluster.kubectl('get', '--raw', `/apis/sluice.dev/v1alpha1/namespaces/${ns}/processingjobs/churn/scale`);
@@ -160,6 +162,19 @@ describe('operator: a ProcessingJob through its life', () => {
     await cluster.patchJob(ns, 'churn', { metadata: { annotations: { 'sluice.dev/paused': null } } });
     await ready('churn', 1);
     expect((await deployment('churn')).spec!.replicas).toBe(1);
+  });
+
+  it('puts back a child edited by hand (level-triggered: the spec wins)', async () => {
+    const original = (await cluster.core.readNamespacedConfigMap({ namespace: ns, name: 'churn-config' })).data!['worker.yaml'];
+    await cluster.core.patchNamespacedConfigMap(
+      { namespace: ns, name: 'churn-config', body: { data: { 'worker.yaml': 'tampered: true\n' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await cluster.kubectl('scale', 'deployment/churn-worker', '-n', ns, '--replicas=3');
+    await waitFor('ConfigMap restored', 30_000, async () =>
+      (await cluster.core.readNamespacedConfigMap({ namespace: ns, name: 'churn-config' })).data!['worker.yaml'] === original || undefined,
+    );
+    await waitFor('Deployment replicas restored', 30_000, async () => ((await deployment('churn')).spec!.replicas === 1 ? true : undefined));
   });
 
   it('garbage-collects the children on delete, keeping the checkpoint PVC only when retainOnDelete', async () => {
