@@ -29,32 +29,39 @@ const waitingReasons = new Set([
   'RunContainerError',
 ]);
 
+function waitingProblem(pod: V1Pod): PodProblem | undefined {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  for (const cs of statuses) {
+    const waiting = cs.state?.waiting;
+    if (!waiting?.reason || !waitingReasons.has(waiting.reason)) continue;
+    const detail = waiting.message ? `: ${waiting.message}` : '';
+    return { reason: waiting.reason, message: `pod ${pod.metadata?.name ?? '?'} container ${cs.name} is ${waiting.reason}${detail}` };
+  }
+  return undefined;
+}
+
+function pendingProblem(pod: V1Pod, pendingTimeoutSeconds: number, now: Date): PodProblem | undefined {
+  if (pod.status?.phase !== 'Pending' || !pod.metadata?.creationTimestamp) return undefined;
+  const age = (now.getTime() - new Date(pod.metadata.creationTimestamp).getTime()) / 1000;
+  if (age <= pendingTimeoutSeconds) return undefined;
+  const why = pod.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message;
+  return {
+    reason: 'PodPendingTooLong',
+    message: `pod ${pod.metadata.name ?? '?'} has been Pending for ${Math.round(age)}s (limit spec.podPendingTimeoutSeconds=${pendingTimeoutSeconds}s)${why ? `: ${why}` : ''}`,
+  };
+}
+
+function failedProblem(pod: V1Pod): PodProblem | undefined {
+  if (pod.status?.phase !== 'Failed') return undefined;
+  return { reason: 'PodFailed', message: `pod ${pod.metadata?.name ?? '?'} failed: ${pod.status.reason ?? ''} ${pod.status.message ?? ''}`.trim() };
+}
+
 /** The first worker pod failure, or undefined: CrashLoopBackOff, ImagePullBackOff, Pending too long... */
 export function podProblem(pods: readonly V1Pod[], pendingTimeoutSeconds: number, now: Date): PodProblem | undefined {
   for (const pod of pods) {
     if (pod.metadata?.deletionTimestamp) continue;
-    const name = pod.metadata?.name ?? '?';
-    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
-    for (const cs of statuses) {
-      const waiting = cs.state?.waiting;
-      if (waiting?.reason && waitingReasons.has(waiting.reason)) {
-        const detail = waiting.message ? `: ${waiting.message}` : '';
-        return { reason: waiting.reason, message: `pod ${name} container ${cs.name} is ${waiting.reason}${detail}` };
-      }
-    }
-    if (pod.status?.phase === 'Failed') {
-      return { reason: 'PodFailed', message: `pod ${name} failed: ${pod.status.reason ?? ''} ${pod.status.message ?? ''}`.trim() };
-    }
-    if (pod.status?.phase === 'Pending' && pod.metadata?.creationTimestamp) {
-      const age = (now.getTime() - new Date(pod.metadata.creationTimestamp).getTime()) / 1000;
-      if (age > pendingTimeoutSeconds) {
-        const why = pod.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message;
-        return {
-          reason: 'PodPendingTooLong',
-          message: `pod ${name} has been Pending for ${Math.round(age)}s (limit spec.podPendingTimeoutSeconds=${pendingTimeoutSeconds}s)${why ? `: ${why}` : ''}`,
-        };
-      }
-    }
+    const problem = waitingProblem(pod) ?? failedProblem(pod) ?? pendingProblem(pod, pendingTimeoutSeconds, now);
+    if (problem) return problem;
   }
   return undefined;
 }
