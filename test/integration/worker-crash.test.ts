@@ -58,7 +58,7 @@ async function crashLoop(job: TestJob, group: string, configFile: string, logFil
   let kills = 0;
   for (let k = 0; k < KILLS; k++) {
     const target = ((k + Math.random()) / KILLS) * 0.85;
-    await waitFor(`${group} past ${(target * 100).toFixed(0)}%`, 120_000, () => (progress() >= target ? true : undefined), 50);
+    await waitFor(`${group} past ${(target * 100).toFixed(0)}% (worker log: ${logFile})`, 120_000, () => (progress() >= target ? true : undefined), 50);
     await sleep(Math.random() * 300);
     await killHard(child);
     kills += 1;
@@ -67,7 +67,7 @@ async function crashLoop(job: TestJob, group: string, configFile: string, logFil
   }
   await waitCheckpointedToEnd(job, PARTITIONS, 180_000, group);
   child.kill('SIGTERM');
-  expect(await exited(child)).toBe(0);
+  expect(await exited(child), `exit code after SIGTERM (worker log: ${logFile})`).toBe(0);
   return kills;
 }
 
@@ -113,7 +113,7 @@ it('replays 200k events through SIGKILLs to exactly the Redis state of an uninte
   const crashUsers = await readHashes(redis, crash.prefix, 'user:*');
   expect(refUsers.size).toBeGreaterThan(1000);
   const differing = [...refUsers].filter(([k, h]) => JSON.stringify(h) !== JSON.stringify(crashUsers.get(k) && Object.fromEntries(Object.entries(h).map(([f]) => [f, crashUsers.get(k)![f]]))));
-  expect(differing.slice(0, 3)).toEqual([]);
+  expect(differing.slice(0, 3), `users differing from the uninterrupted run (logs in ${dir})`).toEqual([]);
   expect(crashUsers).toEqual(refUsers);
 
   const refAlerts = await readHashes(redis, ref.prefix, 'alert:*');
