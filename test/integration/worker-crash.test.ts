@@ -23,6 +23,7 @@ import {
   spawnWorker,
   waitCheckpointedToEnd,
   waitFor,
+  waitStarted,
   workerConfigFor,
   writeWorkerConfig,
   type TestJob,
@@ -66,6 +67,7 @@ async function crashLoop(job: TestJob, group: string, configFile: string, logFil
     children.push(child);
   }
   await waitCheckpointedToEnd(job, PARTITIONS, 180_000, group);
+  await waitStarted(logFile, child);
   child.kill('SIGTERM');
   expect(await exited(child), `exit code after SIGTERM (worker log: ${logFile})`).toBe(0);
   return kills;

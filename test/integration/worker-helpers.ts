@@ -192,3 +192,12 @@ export async function killHard(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
   await exited(child);
 }
+
+/** Waits for the "worker started" line of that process in its log (signal handlers are in place from then on). */
+export async function waitStarted(logFile: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  await waitFor(`worker pid ${child.pid} started (log: ${logFile})`, timeoutMs, () => {
+    if (child.exitCode !== null) throw new Error(`worker pid ${child.pid} exited with ${child.exitCode} (log: ${logFile})`);
+    const text = readFileSync(logFile, 'utf8');
+    return text.split('\n').some((l) => l.includes(`"pid":${child.pid},`) && l.includes('"msg":"worker started"')) ? true : undefined;
+  });
+}

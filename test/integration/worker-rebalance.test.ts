@@ -20,6 +20,7 @@ import {
   spawnWorker,
   waitCheckpointedToEnd,
   waitFor,
+  waitStarted,
   workerConfigFor,
   writeWorkerConfig,
 } from './worker-helpers.js';
@@ -70,6 +71,7 @@ async function joinAndLeave(type: JobType, configFile: string, logFile: string, 
     return Object.fromEntries(restored.map((l) => JSON.parse(l) as { partition: number; nextOffset: number }).map((r) => [String(r.partition), r.nextOffset]));
   });
   await waitFor('three quarters of the events produced', 120_000, () => (produced() >= 0.75 ? true : undefined), 50);
+  await waitStarted(logFile, b);
   b.kill('SIGTERM');
   expect(await exited(b)).toBe(0);
   const stopped = logged<{ positions: Record<string, number> }>(logFile, b.pid!, 'worker stopped: checkpoints written, left the group');
