@@ -58,7 +58,11 @@ describe('churn worker on Kafka and Redis', () => {
 
     const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`sluice_events_in_total\\{[^}]*\\} ${events.length}\\b`));
+    expect(metrics).toMatch(/sluice_consumer_lag\{[^}]*partition="0"[^}]*\} 0\b/);
+    expect(metrics).toMatch(/sluice_checkpoint_bytes\{[^}]*partition="2"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/sluice_inference_rows_total\{[^}]*\} [1-9]/);
     expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).text()).toBe('ok\n');
   });
 });
 
