@@ -14,6 +14,7 @@ interface Flags {
   workerImage: string;
   logLevel: LevelWithSilent;
   concurrency: string;
+  lagCheckInterval: string;
 }
 
 export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
@@ -28,6 +29,7 @@ export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
     workerImage: flags.workerImage,
     logLevel: flags.logLevel,
     concurrency: Number(flags.concurrency),
+    lagCheckMs: Number(flags.lagCheckInterval) * 1000,
   };
 }
 
@@ -46,6 +48,7 @@ export function operatorCommand(): Command {
     .option('--worker-image <image>', 'worker image when a job names none', d.workerImage)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.logLevel))
     .option('--concurrency <n>', 'reconciles running at once', String(d.concurrency))
+    .option('--lag-check-interval <seconds>', 'how often each job\'s consumer lag is read from Kafka (0: never)', String(d.lagCheckMs / 1000))
     .action(async (flags: Flags) => {
       const running = await runOperator(flagsToOptions(flags));
       let stopping = false;

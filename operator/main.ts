@@ -40,7 +40,7 @@ export async function runOperator(input: Partial<OperatorOptions>, hooks: RunHoo
       metrics.leader.set(1);
       controller = new Controller(
         kube,
-        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter },
+        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter, lagCheckMs: options.lagCheckMs },
         log,
         metrics,
       );

@@ -23,6 +23,8 @@ export interface OperatorOptions {
   concurrency: number;
   /** Full relist and resync of every job. */
   resyncMs: number;
+  /** How often each job's consumer lag is read from Kafka; 0 turns it off. */
+  lagCheckMs: number;
 }
 
 export const defaultOptions = (): OperatorOptions => ({
@@ -38,6 +40,7 @@ export const defaultOptions = (): OperatorOptions => ({
   logLevel: 'info',
   concurrency: 4,
   resyncMs: 10 * 60_000,
+  lagCheckMs: 60_000,
 });
 
 const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -52,6 +55,7 @@ export function resolveOptions(input: Partial<OperatorOptions>): OperatorOptions
   if (!o.workerImage) throw new Error('--worker-image must name the worker image');
   if (!levels.has(o.logLevel)) throw new Error(`--log-level: '${o.logLevel}' is not one of ${[...levels].join(', ')}`);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new Error('--concurrency must be a positive integer');
+  if (!Number.isFinite(o.lagCheckMs) || o.lagCheckMs < 0) throw new Error('--lag-check-interval must be a number of seconds >= 0');
   if (!(o.renewDeadlineMs < o.leaseDurationMs && o.retryPeriodMs < o.renewDeadlineMs)) {
     throw new Error('lease timings: need retry period < renew deadline < lease duration');
   }

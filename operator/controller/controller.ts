@@ -1,6 +1,7 @@
 import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { topicPartitionCount } from '../../workers/runtime/kafka.js';
+import { groupCommittedOffsets, topicEndOffsets, topicPartitionCount } from '../../workers/runtime/kafka.js';
+import { LagProbe } from '../reconcile/lag.js';
 import { API_VERSION, KIND, LABEL_JOB, LABEL_MANAGED_BY, LABEL_NAME, MANAGER, PLURAL, WORKER_APP, type ProcessingJob, type ProcessingJobStatus } from '../api/types.js';
 import { describeError, type Kube } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
@@ -22,6 +23,8 @@ export interface ControllerOptions {
   identity: string;
   /** Kafka topic partition counter; the real one by default. */
   partitionCounter?: PartitionCounter;
+  /** How often consumer lag is read from Kafka; 0 turns it off. */
+  lagCheckMs: number;
 }
 
 const managedSelector = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -56,6 +59,7 @@ export class Controller {
   /** Statuses this replica wrote, until the watch delivers them (so a quick second reconcile does not write again). */
   private readonly written = new Map<string, ProcessingJob>();
   private readonly reconciler: Reconciler;
+  private readonly lag?: LagProbe;
   private workers: Promise<void>[] = [];
   private running = false;
   private metricsTimer?: NodeJS.Timeout;
@@ -76,7 +80,11 @@ export class Controller {
     this.childCaches = { ConfigMap: childSets[2]!, Service: childSets[3]!, PersistentVolumeClaim: childSets[4]! };
     this.informers = [this.jobs, ...childSets];
     const probe = new PartitionProbe(options.partitionCounter ?? topicPartitionCount, (key) => this.queue.add(key), log);
+    const lag = (this.lag = options.lagCheckMs > 0
+      ? new LagProbe({ endOffsets: topicEndOffsets, committedOffsets: groupCommittedOffsets }, (key) => this.queue.add(key), log, options.lagCheckMs)
+      : undefined);
     this.reconciler = new Reconciler({
+      progress: lag ? (job, secrets) => lag.lookup(job, secrets) : undefined,
       view: this.view(),
       writer: this.writer(),
       events: new EventRecorder(kube.core, options.identity, log),
@@ -195,6 +203,7 @@ export class Controller {
     this.running = false;
     clearInterval(this.metricsTimer);
     clearInterval(this.resyncTimer);
+    this.lag?.stop();
     this.queue.shutDown();
     await Promise.all(this.workers);
     await Promise.all(this.informers.map((i) => i.stop()));

@@ -1,4 +1,5 @@
-import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { Progress } from './lag.js';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_CONFIG_HASH,
@@ -40,6 +41,8 @@ export interface ReconcilerDeps {
   partitions: PartitionLookup;
   workerImage: string;
   log: Logger;
+  /** Consumer lag and last checkpoint as last read from Kafka (lag.ts); absent: not reported. */
+  progress?: (job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>) => Progress;
   now?: () => Date;
 }
 
@@ -101,7 +104,8 @@ export class Reconciler {
       this.deps.events.record(job, 'Warning', 'ApplyFailed', `could not apply the children: ${describeError(err)}`);
       throw err;
     }
-    const pods = await this.writeStatus(job, checked.validation, children, deployment);
+    const progress = this.deps.progress?.(job, checked.secrets);
+    const pods = await this.writeStatus(job, checked.validation, children, deployment, false, progress);
     const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
     const waits = [pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined];
     const requeueAfterMs = Math.min(...waits.map((w) => w ?? Infinity));
@@ -172,6 +176,7 @@ export class Reconciler {
     children: Children | undefined,
     deployment: V1Deployment | undefined,
     paused = false,
+    progress?: Progress,
   ): Promise<V1Pod[]> {
     const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
     const status = deriveStatus({
@@ -184,6 +189,7 @@ export class Reconciler {
       selector: selectorString(job.metadata.name),
       configHash: children?.configHash,
       workerImage: children?.image,
+      progress,
       now: this.now(),
     });
     if (!statusChanged(job.status, status)) return pods;

@@ -89,6 +89,8 @@ export interface StatusInput {
   selector: string;
   configHash?: string;
   workerImage?: string;
+  /** Consumer lag and last checkpoint, when known. */
+  progress?: { consumerLag?: number; lastCheckpointTime?: string };
   now: Date;
 }
 
@@ -170,6 +172,8 @@ export function deriveStatus(input: StatusInput): ProcessingJobStatus {
   };
   if (input.configHash) status.configHash = input.configHash;
   if (input.workerImage) status.workerImage = input.workerImage;
+  if (input.progress?.consumerLag !== undefined) status.consumerLag = input.progress.consumerLag;
+  if (input.progress?.lastCheckpointTime) status.lastCheckpointTime = input.progress.lastCheckpointTime;
   return status;
 }
 

@@ -8,7 +8,8 @@ import { conditionOf } from '../../operator/reconcile/status.js';
 import { runOperator, type RunningOperator } from '../../operator/main.js';
 import { TestCluster, waitFor } from '../../operator/testing/cluster.js';
 import type { WorkerConfig } from '../../workers/config.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import kafkajs from 'kafkajs';
+import { RecordProducer, createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
 import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
 
 const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
@@ -55,6 +56,7 @@ beforeAll(async () => {
       metricsBindAddress: '127.0.0.1:0',
       healthProbeBindAddress: '127.0.0.1:0',
       workerImage: 'sluice:test',
+      lagCheckMs: 1_000,
     },
     { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
   );
@@ -175,6 +177,28 @@ describe('operator: a ProcessingJob through its life', () => {
       (await cluster.core.readNamespacedConfigMap({ namespace: ns, name: 'churn-config' })).data!['worker.yaml'] === original || undefined,
     );
     await waitFor('Deployment replicas restored', 30_000, async () => ((await deployment('churn')).spec!.replicas === 1 ? true : undefined));
+  });
+
+  it('reports consumer lag and the last checkpoint from the group offsets the workers commit', async () => {
+    const producer = await RecordProducer.connect({ brokers });
+    await producer.send(topic, Array.from({ length: 40 }, (_, i) => ({ value: `{"n":${i}}`, partition: i % 4 })));
+    await producer.disconnect();
+    // Play the workers: they commit each partition's next offset after a checkpoint.
+    const admin = new kafkajs.Kafka({ brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+    await admin.connect();
+    const group = `sluice-${ns}-churn`;
+    try {
+      await admin.setOffsets({ groupId: group, topic, partitions: [0, 1, 2, 3].map((p) => ({ partition: p, offset: '4' })) });
+      await waitFor('consumerLag 24', 30_000, async () => ((await cluster.getJob(ns, 'churn'))?.status?.consumerLag === 24 ? true : undefined));
+      await admin.setOffsets({ groupId: group, topic, partitions: [0, 1, 2, 3].map((p) => ({ partition: p, offset: '10' })) });
+      const job = await waitFor('consumerLag 0', 30_000, async () => {
+        const j = await cluster.getJob(ns, 'churn');
+        return j?.status?.consumerLag === 0 ? j : undefined;
+      });
+      expect(Date.now() - Date.parse(job.status!.lastCheckpointTime!)).toBeLessThan(30_000);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('garbage-collects the children on delete, keeping the checkpoint PVC only when retainOnDelete', async () => {
