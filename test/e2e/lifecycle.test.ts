@@ -88,7 +88,7 @@ describe(`helm install, examples, scale, suspend, delete (cluster: ${c.kubeconfi
     await kubectl(c, 'create', 'namespace', jobNs);
     if (mode === 'in-cluster') await devKafkaAndRedis();
     else await createTopic({ brokers: kafka().brokers }, topic, 6);
-  });
+  }, 900_000); // a first image build on a fresh machine makes the local base images too
 
   afterAll(async () => {
     await operator?.stop();
