@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { EventGenerator } from '../../workers/events/generator.js';
@@ -63,6 +65,25 @@ describe('churn worker on Kafka and Redis', () => {
     expect(metrics).toMatch(/sluice_inference_rows_total\{[^}]*\} [1-9]/);
     expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).text()).toBe('ok\n');
+  });
+});
+
+describe('worker readiness', () => {
+  it('stays unready, saying why, when a partition checkpoint belongs to another job', async () => {
+    const job = await newTestJob('foreign-cp', 1);
+    const dir = join(job.checkpointDir, job.group, job.topic);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '0.json'), JSON.stringify({ version: 1, jobType: 'cart', topic: job.topic, partition: 0, nextOffset: 5, savedAt: 0, state: { users: {} } }));
+    const worker = await runWorker(workerConfigFor(job, 'churn'), { logger: quiet, metricsHost: '127.0.0.1' });
+    running.push(worker);
+    const detail = await waitFor('an explained unready state', 30_000, () => {
+      const r = worker.readiness();
+      return !r.ready && r.detail.includes('failing') ? r.detail : undefined;
+    });
+    expect(detail).toContain("belongs to job type 'cart'");
+    const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('use another checkpoint.dir or consumer group');
   });
 });
 

@@ -93,6 +93,8 @@ export class KafkaWorker<S> {
   private fatal: Error | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private lastEndOffsetsAt = 0;
+  /** Why a partition could not be restored (a checkpoint of another job, unreadable...), for /readyz. */
+  private readonly restoreErrors = new Map<number, string>();
   private readonly intervalMs: number;
   private readonly log: Logger;
 
@@ -136,7 +138,10 @@ export class KafkaWorker<S> {
     if (this.stopping) return { ready: false, detail: 'stopping' };
     if (!this.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
     const pending = this.assignment.filter((p) => !this.owned.has(p));
-    if (pending.length) return { ready: false, detail: `restoring partitions ${pending.join(',')}` };
+    if (pending.length) {
+      const errors = pending.filter((p) => this.restoreErrors.has(p)).map((p) => `partition ${p}: ${this.restoreErrors.get(p)}`);
+      return { ready: false, detail: `restoring partitions ${pending.join(',')}${errors.length ? `; failing: ${errors.join('; ')}` : ''}` };
+    }
     return { ready: true, detail: `ready: partitions [${this.assignment.join(',')}] restored` };
   }
 
@@ -167,8 +172,18 @@ export class KafkaWorker<S> {
     this.o.metrics.assigned.set(partitions.length);
     this.log.info({ partitions }, 'partitions assigned');
     for (const p of partitions) {
-      if (!this.owned.has(p)) void this.lock(p).run(() => this.ensureOwned(p)).catch((err: Error) => this.log.error({ partition: p, err: err.message }, 'restore failed'));
+      if (!this.owned.has(p)) this.restoreInBackground(p);
     }
+  }
+
+  private restoreInBackground(partition: number): void {
+    void this.lock(partition)
+      .run(() => this.ensureOwned(partition))
+      .then(() => this.restoreErrors.delete(partition))
+      .catch((err: Error) => {
+        if (this.restoreErrors.get(partition) !== err.message) this.log.error({ partition, err: err.message }, 'restore failed; retrying');
+        this.restoreErrors.set(partition, err.message);
+      });
   }
 
   /** Synchronous on purpose (see CheckpointStore.save): runs before this member rejoins the group. */
@@ -349,9 +364,7 @@ export class KafkaWorker<S> {
     if (this.stopping || this.fatal) return;
     const now = Date.now();
     for (const p of this.assignment) {
-      if (!this.owned.has(p) && !this.lock(p).busy) {
-        void this.lock(p).run(() => this.ensureOwned(p)).catch((err: Error) => this.log.error({ partition: p, err: err.message }, 'restore failed'));
-      }
+      if (!this.owned.has(p) && !this.lock(p).busy) this.restoreInBackground(p);
     }
     if (now - this.lastEndOffsetsAt >= 5_000 && this.admin) {
       this.lastEndOffsetsAt = now;
