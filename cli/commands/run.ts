@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { CliError } from '../errors.js';
 import { readJobFile } from '../local/job-file.js';
 import { localWorkerConfigs, type LocalOverrides } from '../local/job-config.js';
-import { isAlive, livePids, readRunState, removeRunState, writeRunState, type RunState } from '../local/run-state.js';
+import { ensureStateDir, isAlive, livePids, readRunState, removeRunState, writeRunState, type RunState } from '../local/run-state.js';
 import { LocalSupervisor, type LocalWorker } from '../local/supervisor.js';
 import { brokerList, duration, hostPort, port, positiveInt } from '../options.js';
 import { sluiceBin } from '../paths.js';
@@ -82,6 +82,7 @@ async function runForeground(options: RunOptions): Promise<void> {
   refuseIfRunning(stateDir, name);
   const configs = localWorkerConfigs(job, overridesFrom(options));
 
+  ensureStateDir(stateDir);
   const configDir = join(stateDir, name);
   mkdirSync(configDir, { recursive: true });
   const workers: LocalWorker[] = configs.map((config, index) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -18,8 +18,18 @@ export function runStateFile(stateDir: string, job: string): string {
   return join(stateDir, `${job}.json`);
 }
 
-export function writeRunState(stateDir: string, state: RunState): void {
+/**
+ * Creates the state directory, ignored by git from the inside (as .pytest_cache
+ * does), so a local run in a checkout leaves nothing for `git status` to show.
+ */
+export function ensureStateDir(stateDir: string): void {
   mkdirSync(stateDir, { recursive: true });
+  const ignore = join(stateDir, '.gitignore');
+  if (!existsSync(ignore)) writeFileSync(ignore, '# created by sluice run: pid files and rendered worker configs\n*\n');
+}
+
+export function writeRunState(stateDir: string, state: RunState): void {
+  ensureStateDir(stateDir);
   const file = runStateFile(stateDir, state.job);
   // Write then rename, so a concurrent `sluice stop` never reads half a file.
   const tmp = `${file}.${process.pid}.tmp`;
