@@ -191,6 +191,26 @@ async function throughputRun(type: JobType, topic: string, n: number, dir: strin
   };
 }
 
+/** Sends `records` at `rate` per second (up to 4 sends in flight); returns how many were sent. */
+async function producePaced(producer: RecordProducer, topic: string, records: Array<{ key: string; value: string }>, rate: number, maxMs: number): Promise<number> {
+  const start = performance.now();
+  let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  while (sent < records.length && performance.now() - start < maxMs) {
+    const due = Math.min(records.length, Math.floor(((performance.now() - start) / 1000) * rate));
+    while (sent < due && inFlight.size < 4) {
+      const chunk = records.slice(sent, Math.min(due, sent + 2_000));
+      sent += chunk.length;
+      const p: Promise<void> = producer.send(topic, chunk).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (inFlight.size >= 4) await Promise.race(inFlight);
+    else await sleep(10);
+  }
+  await Promise.all(inFlight);
+  return sent;
+}
+
 async function latencyRun(type: JobType, rate: number, dir: string): Promise<{ p50: number; p99: number; count: number; achieved: number }> {
   const topic = uniqueName(`bench-lat-${type}`);
   await createTopic({ brokers: kafka().brokers }, topic, PARTITIONS);
@@ -210,23 +230,9 @@ async function latencyRun(type: JobType, rate: number, dir: string): Promise<{ p
       records.push({ key: e.userId, value: toWire(e) });
       if (records.length === total) break;
     }
-    const tickMs = 10;
     const before = histogram((await scrape(w.port)) ?? '', 'sluice_event_to_score_seconds');
     const start = performance.now();
-    let sent = 0;
-    const inFlight = new Set<Promise<void>>();
-    while (sent < records.length && performance.now() - start < LATENCY_SECONDS * 1000 * 1.5) {
-      const due = Math.min(records.length, Math.floor(((performance.now() - start) / 1000) * rate));
-      while (sent < due && inFlight.size < 4) {
-        const chunk = records.slice(sent, Math.min(due, sent + 2_000));
-        sent += chunk.length;
-        const p: Promise<void> = producer.send(topic, chunk).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
-      if (inFlight.size >= 4) await Promise.race(inFlight);
-      else await sleep(tickMs);
-    }
-    await Promise.all(inFlight);
+    const sent = await producePaced(producer, topic, records, rate, LATENCY_SECONDS * 1000 * 1.5);
     const achieved = (sent * 1000) / (performance.now() - start);
     await sleep(2_000);
     const after = histogram((await scrape(w.port)) ?? '', 'sluice_event_to_score_seconds');

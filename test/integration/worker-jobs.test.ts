@@ -37,9 +37,14 @@ describe('churn worker on Kafka and Redis', () => {
     const job = await newTestJob('churn-basic', 3);
     const events = tagged(uniqueName('u'), new EventGenerator({ seed: 7, users: 150, days: 14 }));
     await produceEvents(job.topic, events);
-    const worker = await runWorker(workerConfigFor(job, 'churn'), { logger: quiet, metricsHost: '127.0.0.1' });
+    const config = workerConfigFor(job, 'churn');
+    config.redis.ttlSeconds = 3_600;
+    const worker = await runWorker(config, { logger: quiet, metricsHost: '127.0.0.1' });
     running.push(worker);
     await waitCheckpointedToEnd(job, 3, 90_000);
+    const ttl = await redis.ttl(`${job.prefix}user:${events[0].userId}`);
+    expect(ttl).toBeGreaterThan(3_500);
+    expect(ttl).toBeLessThanOrEqual(3_600);
 
     const expected = await runJobInProcess({ type: 'churn', source: events });
     await expected.done;
