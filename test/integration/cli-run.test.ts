@@ -170,4 +170,29 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     expect(r.output).toContain('worker 0 refused its configuration');
     expect(r.output).toContain(`error: job 'cart' stopped: a worker refused its configuration: environment variable CART_ABANDON_THRESHOLD="high" is not a number`);
   });
+
+  it('--detach starts the job in the background and returns; sluice stop ends it', async () => {
+    const args = [
+      '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+      '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+      '--metrics-port', String(await freePorts(2)),
+    ];
+    const started = await runCliToEnd(['run', ...args, '--detach'], { cwd: dir, timeoutMs: 30_000 });
+    expect(started.code).toBe(0);
+    const m = started.output.match(/job '(.+)' running in the background \(supervisor pid (\d+), 2 worker\(s\)\)/);
+    expect(m?.[1]).toBe(name);
+    const supervisor = Number(m![2]);
+    expect(isAlive(supervisor)).toBe(true);
+
+    // A second start of the same job is refused while it runs.
+    const again = await runCliToEnd(['run', ...args], { cwd: dir, timeoutMs: 30_000 });
+    expect(again.code).toBe(1);
+    expect(again.output).toMatch(new RegExp(`job '${name}' is already running locally \\(pids [\\d, ]+\\): run 'sluice stop ${name}' first`));
+
+    const stop = await runCliToEnd(['stop', '--state-dir', join(dir, 'state')], { cwd: dir });
+    expect(stop.code).toBe(0);
+    expect(stop.output).toContain(`job '${name}' stopped`);
+    expect(isAlive(supervisor)).toBe(false);
+    expect(readFileSync(join(dir, 'logs', `${name}-supervisor.log`), 'utf8')).toContain(`job '${name}' stopped`);
+  });
 });
