@@ -64,7 +64,9 @@ export class LagProbe {
     }
     const fresh: Entry = { progress: {}, job, options, lookedUpAt: Date.now() };
     this.entries.set(key, fresh);
-    void this.refresh(key, fresh);
+    // Spread the reads over the period: an operator starting with 500 jobs must not open 1000 Kafka connections at once.
+    fresh.timer = setTimeout(() => void this.refresh(key, fresh), Math.random() * this.periodMs);
+    fresh.timer.unref();
     return fresh.progress;
   }
 
