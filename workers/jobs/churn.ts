@@ -55,8 +55,11 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
     return state.watermark;
   }
 
-  async advanceTo(state: ChurnPartitionState, watermark: number): Promise<JobOutputs> {
-    if (watermark > state.watermark) state.watermark = watermark;
+  /**
+   * No timers: the wall clock does not move churn's event time, so the
+   * midnight rescoring stays a function of the events alone.
+   */
+  async advanceTo(): Promise<JobOutputs> {
     return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
   }
 

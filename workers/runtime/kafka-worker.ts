@@ -109,6 +109,10 @@ export class KafkaWorker<S> {
     const k = this.o.config.kafka;
     this.producer = await RecordProducer.connect(this.o.connection);
     this.admin = await TopicAdmin.connect(this.o.connection);
+    const dlq = k.deadLetterTopic;
+    if (!(await this.admin.topicExists(dlq).catch(() => true))) {
+      this.log.warn({ deadLetterTopic: dlq }, `dead-letter topic ${dlq} does not exist: create it (or enable auto-creation), or the first malformed event will pause consumption until it exists`);
+    }
     this.consumer = await GroupConsumer.start(
       this.o.connection,
       {

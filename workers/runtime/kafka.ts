@@ -343,6 +343,10 @@ export class TopicAdmin {
     return new TopicAdmin(admin);
   }
 
+  async topicExists(topic: string): Promise<boolean> {
+    return (await this.admin.listTopics()).includes(topic);
+  }
+
   async endOffsets(topic: string): Promise<Map<number, number>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
     return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
