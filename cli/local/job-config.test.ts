@@ -95,6 +95,12 @@ describe('the ProcessingJob YAML → worker config mapping of `sluice run`', () 
   });
 });
 
+it('runs nothing for a suspended job, as the cluster would, unless --parallelism asks', () => {
+  const file = jobFile(minimal('  type: churn\n  suspend: true\n  kafka: { bootstrapServers: ["k:9092"] }\n  redis: { host: r }'));
+  expect(() => localWorkerConfigs(readJobFile(file), local)).toThrow(/'mini' has spec\.suspend: true/);
+  expect(localWorkerConfigs(readJobFile(file), { ...local, parallelism: 2 })).toHaveLength(2);
+});
+
 describe('reading a ProcessingJob file', () => {
   it('names the field when the spec breaks the CRD schema', () => {
     const file = jobFile(minimal('  type: fraud\n  kafka: { bootstrapServers: ["k:9092"] }\n  redis: { host: r }'));

@@ -34,6 +34,9 @@ export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides):
   } as unknown as ProcessingJob;
   const { spec, metadata } = job;
   const env = overrides.env ?? process.env;
+  if (spec.suspend && overrides.parallelism === undefined) {
+    throw new CliError(`'${metadata.name}' has spec.suspend: true, so nothing runs (as in a cluster); set it to false or pass --parallelism N`);
+  }
   const parallelism = overrides.parallelism ?? spec.parallelism;
   if (parallelism < 1) {
     throw new CliError(`spec.parallelism of '${metadata.name}' is ${parallelism}: nothing to run (use --parallelism N)`);
