@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import pino from 'pino';
@@ -27,9 +25,12 @@ import {
   workerConfigFor,
   writeWorkerConfig,
   type TestJob,
+  removeTempDirsAfterAll,
+  tempDir,
 } from './worker-helpers.js';
 import type { ChildProcess } from 'node:child_process';
 
+removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const redis = redisClient();
 const inProcess: RunningWorker[] = [];
@@ -99,7 +100,7 @@ it('replays 200k events through SIGKILLs to exactly the Redis state of an uninte
   inProcess.push(await runWorker(workerConfigFor(job, 'churn', { prefix: ref.prefix, group: ref.churn, intervalSeconds: 5 }), { logger: quiet, metricsHost: '127.0.0.1' }));
   inProcess.push(await runWorker(workerConfigFor(job, 'cart', { prefix: ref.prefix, group: ref.cart, cart, intervalSeconds: 5 }), { logger: quiet, metricsHost: '127.0.0.1' }));
 
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-crash-'));
+  const dir = tempDir('sluice-crash-');
   const churnFile = writeWorkerConfig(workerConfigFor(job, 'churn', { prefix: crash.prefix, group: crash.churn, intervalSeconds: 0.5 }), dir, 'churn');
   const cartFile = writeWorkerConfig(workerConfigFor(job, 'cart', { prefix: crash.prefix, group: crash.cart, cart, alerts: true, intervalSeconds: 0.5 }), dir, 'cart');
   const [churnKills, cartKills] = await Promise.all([

@@ -5,8 +5,9 @@ import { runWorker, type RunningWorker } from '../../workers/main.js';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
 import { RecordProducer, readRecords } from '../../workers/runtime/kafka.js';
 import { uniqueName } from '../support/infra.js';
-import { connection, newTestJob, readHashes, redisClient, waitCheckpointedToEnd, workerConfigFor } from './worker-helpers.js';
+import { connection, newTestJob, readHashes, redisClient, waitCheckpointedToEnd, workerConfigFor, removeTempDirsAfterAll } from './worker-helpers.js';
 
+removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const redis = redisClient();
 const running: RunningWorker[] = [];

@@ -4,7 +4,8 @@
  * to consume everything, and reading what landed in Redis and the mailbox.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -15,6 +16,30 @@ import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptio
 import { resolveWorkerConfig } from '../../workers/runtime/worker-config.js';
 import { stringify as stringifyYaml } from 'yaml';
 import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
+
+const tempDirs: string[] = [];
+
+/** A temporary directory removed after the file's tests, unless one failed (its worker logs are kept). */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Call once at the top of a test file: removes its temporary directories when all its tests passed. */
+export function removeTempDirsAfterAll(): void {
+  let failed = false;
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') failed = true;
+  });
+  afterAll(() => {
+    if (failed) {
+      console.log(`kept for inspection: ${tempDirs.join(' ')}`);
+      return;
+    }
+    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+}
 
 export function connection(): KafkaConnectionOptions {
   return { brokers: kafka().brokers };
@@ -30,7 +55,7 @@ export interface TestJob {
 
 export async function newTestJob(base: string, partitions: number): Promise<TestJob> {
   const name = uniqueName(base);
-  const job = { name, topic: `${name}.events`, group: `${name}-group`, prefix: `${name}:`, checkpointDir: mkdtempSync(join(tmpdir(), `${name}-cp-`)) };
+  const job = { name, topic: `${name}.events`, group: `${name}-group`, prefix: `${name}:`, checkpointDir: tempDir(`${name}-cp-`) };
   await createTopic(connection(), job.topic, partitions);
   await createTopic(connection(), `${job.topic}.dlq`, 1);
   return job;

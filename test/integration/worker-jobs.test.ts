@@ -16,8 +16,10 @@ import {
   waitCheckpointedToEnd,
   waitFor,
   workerConfigFor,
+  removeTempDirsAfterAll,
 } from './worker-helpers.js';
 
+removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const running: RunningWorker[] = [];
 const redis = redisClient();

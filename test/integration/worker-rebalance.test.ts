@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
@@ -23,8 +22,11 @@ import {
   waitStarted,
   workerConfigFor,
   writeWorkerConfig,
+  removeTempDirsAfterAll,
+  tempDir,
 } from './worker-helpers.js';
 
+removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const redis = redisClient();
 const inProcess: RunningWorker[] = [];
@@ -91,7 +93,7 @@ it('a second worker joining and leaving the group changes nothing in the final s
 
   const ref = `${job.prefix}ref:`;
   const moved = `${job.prefix}moved:`;
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-rebalance-'));
+  const dir = tempDir('sluice-rebalance-');
   const files = Object.fromEntries(
     (['churn', 'cart'] as const).map((type) => [type, writeWorkerConfig(workerConfigFor(job, type, { prefix: moved, group: `${job.group}-moved-${type}`, intervalSeconds: 0.5 }), dir, type)]),
   );

@@ -1,8 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import pino from 'pino';
 import { EventGenerator } from '../../workers/events/generator.js';
@@ -21,8 +18,11 @@ import {
   waitCheckpointedToEnd,
   waitFor,
   workerConfigFor,
+  removeTempDirsAfterAll,
+  tempDir,
 } from './worker-helpers.js';
 
+removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const shared = redisClient();
 const running: RunningWorker[] = [];
@@ -62,7 +62,7 @@ it('keeps every result when Redis is down for 10 s mid-run: the worker pauses, r
     ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}),
   }));
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
+  const dir = tempDir('sluice-redis-');
   ownRedis = await startRedis(port, dir);
 
   const group = `${job.group}-outage`;

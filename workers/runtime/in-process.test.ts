@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,5 +63,6 @@ describe('CheckpointStore', () => {
     expect(store.load(3, { jobType: 'churn', topic: 'topic' })?.nextOffset).toBe(42);
     expect(store.load(4, { jobType: 'churn', topic: 'topic' })).toBeUndefined();
     expect(() => store.load(3, { jobType: 'cart', topic: 'topic' })).toThrow(CheckpointError);
+    rmSync(root, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,5 +92,6 @@ describe('worker config', () => {
     writeFileSync(broken, 'job: [unclosed\n');
     expect(errorOf(() => loadWorkerConfig(broken, {}))).toContain(`worker config ${broken} is not valid YAML`);
     expect(errorOf(() => loadWorkerConfig(join(dir, 'missing.yaml'), {}))).toContain('cannot read worker config');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
