@@ -13,7 +13,7 @@
  *    within buckets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,6 +246,14 @@ async function latencyRun(type: JobType, rate: number, dir: string): Promise<{ p
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  try {
+    await measure(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(dir: string): Promise<void> {
   const topic = uniqueName('bench-events');
   await createTopic({ brokers: kafka().brokers }, topic, PARTITIONS);
   const list = events(EVENTS, 1);
