@@ -85,6 +85,9 @@ describe(`helm install, examples, scale, suspend, delete (cluster: ${c.kubeconfi
     mode = await operatorMode(c);
     process.stderr.write(`e2e: operator runs ${mode === 'in-cluster' ? 'in the cluster' : mode === 'image' ? `from the image ${e2eImage}` : 'as a local process'}\n`);
     if (mode === 'image') await buildImage();
+    // As docs/install.md says to do before every install or upgrade: the cluster may hold an older CRD.
+    await kubectl(c, 'apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'charts', 'sluice', 'crds'));
+    await kubectl(c, 'wait', '--for=condition=Established', 'crd/processingjobs.sluice.dev', '--timeout=60s');
     await kubectl(c, 'create', 'namespace', jobNs);
     if (mode === 'in-cluster') await devKafkaAndRedis();
     else await createTopic({ brokers: kafka().brokers }, topic, 6);
