@@ -30,18 +30,15 @@ let healthPort = 0;
 
 /**
  * The examples as shipped. Outside a cluster that runs containers, they point at the local Kafka and a
- * topic of this test's own. In a real cluster (kind) they use the dev Kafka and Redis of examples/dev/ in
- * the job namespace, and a ReadWriteOnce checkpoint volume (kind's local-path provisioner has no
- * ReadWriteMany; one node makes that safe).
+ * topic of this test's own; in a real cluster (kind) they use the dev Kafka and Redis of examples/dev/ in
+ * the job namespace, as they are.
  */
 function example(file: string): string {
   const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
   for (const doc of docs) {
     if (doc.kind !== 'ProcessingJob') continue;
-    const spec = doc.spec as { kafka: { topic: string; bootstrapServers: string[] }; checkpoint?: { accessMode?: string } };
-    if (mode === 'in-cluster') {
-      spec.checkpoint = { ...spec.checkpoint, accessMode: 'ReadWriteOnce' };
-    } else {
+    const spec = doc.spec as { kafka: { topic: string; bootstrapServers: string[] } };
+    if (mode !== 'in-cluster') {
       spec.kafka.topic = topic;
       spec.kafka.bootstrapServers = kafka().brokers;
     }
