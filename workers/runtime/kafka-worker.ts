@@ -357,7 +357,17 @@ export class KafkaWorker<S> {
     this.o.metrics.lastCheckpoint.set(o.lastCheckpointAt / 1000);
   }
 
+  private readonly warnedAhead = new Set<number>();
+
   private updateLag(o: Owned<S>): void {
+    if (o.highWatermark >= 0 && o.nextOffset > o.highWatermark && !this.warnedAhead.has(o.partition)) {
+      // Only a topic deleted and created again does this: its new records are skipped until they pass the checkpoint.
+      this.warnedAhead.add(o.partition);
+      this.log.error(
+        { partition: o.partition, checkpointOffset: o.nextOffset, topicEnd: o.highWatermark, dir: this.checkpoints.dir },
+        'checkpoint is ahead of the end of the partition (was the topic recreated?): move the checkpoint away to start the partition afresh',
+      );
+    }
     if (o.highWatermark >= 0 && o.nextOffset >= 0) {
       this.o.metrics.lag.set({ partition: String(o.partition) }, Math.max(0, o.highWatermark - o.nextOffset));
     }
