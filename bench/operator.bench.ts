@@ -18,7 +18,9 @@ import { TestCluster, repoRoot, spawnOperator, type OperatorProcess } from '../o
 import { createTopic, deleteTopics } from '../workers/runtime/kafka.js';
 import { infraDir, kafka, kube, uniqueName } from '../test/support/infra.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '500' }, samples: { type: 'string', default: '40' } } });
+const { values } = parseArgs({
+  options: { jobs: { type: 'string', default: '500' }, samples: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '4' }, 'skip-latency': { type: 'boolean', default: false } },
+});
 const JOBS = Number(values.jobs);
 const SAMPLES = Number(values.samples);
 
@@ -82,7 +84,7 @@ async function waitUntil(what: string, timeoutMs: number, test: () => boolean): 
 }
 
 function operator(ns: string, tag: string): OperatorProcess {
-  return spawnOperator(k.kubeconfig, ['--namespaces', ns, '--no-leader-elect', '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--worker-image', 'sluice:bench', '--log-level', 'info'], join(logDir, `${ns}.${tag}.log`), 'dist');
+  return spawnOperator(k.kubeconfig, ['--namespaces', ns, '--no-leader-elect', '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--worker-image', 'sluice:bench', '--log-level', 'info', '--concurrency', values.concurrency!], join(logDir, `${ns}.${tag}.log`), 'dist');
 }
 
 const isReady = (job: ProcessingJob): boolean =>
@@ -148,12 +150,29 @@ async function scale(topic: string): Promise<void> {
     const text = metricsAt ? await (await fetch(`http://${metricsAt}/metrics`)).text() : '';
     const heap = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
     const reconciles = /^sluice_operator_reconcile_total\{result="success"\} (\S+)$/m.exec(text)?.[1];
+    const sum = Number(/^sluice_operator_reconcile_duration_seconds_sum (\S+)$/m.exec(text)?.[1]);
+    const count = Number(/^sluice_operator_reconcile_duration_seconds_count (\S+)$/m.exec(text)?.[1]);
     console.log(`${JOBS} ProcessingJobs, operator started cold: all reconciled in ${(tReconciled / 1000).toFixed(1)} s (${(JOBS / (tReconciled / 1000)).toFixed(0)} jobs/s); ${ready.count()}/${JOBS} Ready after ${(tReady / 1000).toFixed(1)} s`);
-    console.log(`operator RSS with ${JOBS} jobs and their children cached: ${rssNow.toFixed(0)} MiB now, ${peak.toFixed(0)} MiB peak; V8 heap used ${heap.toFixed(0)} MiB; ${reconciles} reconciles`);
+    console.log(`operator RSS with ${JOBS} jobs and their children cached: ${rssNow.toFixed(0)} MiB now, ${peak.toFixed(0)} MiB peak; V8 heap used ${heap.toFixed(0)} MiB; ${reconciles} reconciles, ${((sum / count) * 1000).toFixed(0)} ms each on average (concurrency ${values.concurrency})`);
   } finally {
     reconciled.stop();
     ready.stop();
     await op?.stop();
+    await cluster.deleteNamespace(ns);
+  }
+}
+
+/** RSS of an operator watching an empty namespace: the baseline the 500 jobs add to. */
+async function idleRss(): Promise<void> {
+  const ns = uniqueName('bench-op-idle');
+  await cluster.createNamespace(ns);
+  const op = operator(ns, 'idle');
+  try {
+    await waitUntil('operator started', 60_000, () => op.log().includes('caches synced'));
+    await new Promise((r) => setTimeout(r, 3_000));
+    console.log(`operator RSS idle (no jobs): ${rssMiB(op.child.pid!).toFixed(0)} MiB`);
+  } finally {
+    await op.stop();
     await cluster.deleteNamespace(ns);
   }
 }
@@ -164,7 +183,8 @@ await cluster.installCrd();
 const topic = uniqueName('bench-events');
 await createTopic({ brokers }, topic, 4);
 try {
-  await latency(topic);
+  await idleRss();
+  if (!values['skip-latency']) await latency(topic);
   await scale(topic);
 } finally {
   await deleteTopics({ brokers }, [topic]).catch(() => undefined);

@@ -56,6 +56,13 @@ const RECHECK_MS = 30_000;
 /** A spec the API server refused: no hot loop, but try again now and then. */
 const REJECTED_RECHECK_MS = 5 * 60_000;
 
+/**
+ * What says "someone changed this child": a Deployment's generation (its status
+ * changes all the time, its spec does not), any other child's resourceVersion.
+ */
+const versionOf = (kind: string | undefined, o: KubernetesObject): string | undefined =>
+  kind === 'Deployment' ? `g${o.metadata?.generation ?? ''}` : o.metadata?.resourceVersion;
+
 export const isPaused = (job: ProcessingJob): boolean => job.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
 
 /**
@@ -72,7 +79,7 @@ export class Reconciler {
    * server answered: while the cached child still has that version and the
    * rendered child has not changed, applying again would change nothing.
    */
-  private readonly applied = new Map<string, { hash: string; resourceVersion?: string }>();
+  private readonly applied = new Map<string, { hash: string; version?: string }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -143,9 +150,9 @@ export class Reconciler {
     const key = `${job.metadata.namespace}/${job.metadata.name}/${object.kind}/${object.metadata!.name}`;
     const hash = hashOf(JSON.stringify(object));
     const last = this.applied.get(key);
-    if (cached && last && last.hash === hash && last.resourceVersion === cached.metadata?.resourceVersion) return undefined;
+    if (cached && last && last.hash === hash && last.version === versionOf(object.kind, cached)) return undefined;
     const result = await this.deps.writer.apply(object);
-    this.applied.set(key, { hash, resourceVersion: result.metadata?.resourceVersion });
+    this.applied.set(key, { hash, version: versionOf(object.kind, result) });
     return result;
   }
 
