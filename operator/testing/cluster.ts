@@ -3,7 +3,7 @@
  * API server (hack/infra.sh up kube). Nothing here is a test double.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -145,7 +145,7 @@ export function spawnOperator(kubeconfig: string, args: string[], logFile: strin
   return {
     child,
     logFile,
-    log: () => readFileSync(logFile, 'utf8'),
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     async kill() {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
