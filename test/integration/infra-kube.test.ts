@@ -79,7 +79,12 @@ describe('kubernetes control plane from hack/kube.sh', () => {
       expect(pod.spec?.nodeName).toMatch(/^kwok-node-/);
       expect(pod.status?.phase).toBe('Running');
     }
-    expect((await core.readNamespacedPersistentVolumeClaim({ namespace, name: 'data' })).status?.phase).toBe('Bound');
+    // The PV controller binds the claim (spec.volumeName) before it writes the
+    // phase, and the scheduler needs only the former: wait for the phase too.
+    await waitFor(async () => (await core.readNamespacedPersistentVolumeClaim({ namespace, name: 'data' })).status?.phase === 'Bound', 'PVC bound');
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ namespace, name: 'data' });
+    expect(pvc.spec?.volumeName).toMatch(/^pvc-/);
+    expect(pvc.spec?.storageClassName).toBe('standard');
   });
 
   it('garbage-collects the ReplicaSet and Pods of a deleted Deployment', async () => {
