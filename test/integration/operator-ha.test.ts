@@ -141,14 +141,17 @@ describe('operator: crashes and replicas', () => {
     const killedAt = Date.now();
     await leader.kill();
     await cluster.applyJob(ns, 'two', spec(1));
-    await allReady(ns, ['two']);
+    await waitFor('the new leader applying the new job', 60_000, async () =>
+      (await cluster.apps.readNamespacedDeployment({ namespace: ns, name: 'two-worker' })).metadata?.name,
+    );
     const takeoverMs = Date.now() - killedAt;
+    await allReady(ns, ['two']);
     const after = await cluster.coordination.readNamespacedLease({ namespace: ns, name: 'sluice-test-leader' });
     expect(after.spec!.holderIdentity).toBe(standbyAddr.identity);
     expect(await metricOf(standbyAddr.metrics, 'sluice_operator_leader')).toBe(1);
-    // Lease 15 s + retry 2 s, plus the reconcile: well under a minute.
-    expect(takeoverMs).toBeLessThan(40_000);
-    console.log(`standby took over and reconciled a new job ${takeoverMs} ms after the leader was killed`);
+    // The dead leader's lease expires after 15 s; the standby retries every 2 s, then syncs and applies.
+    expect(takeoverMs).toBeLessThan(30_000);
+    console.log(`standby took over and applied a new job ${takeoverMs} ms after the leader was killed`);
 
     const released = Date.now();
     expect(await standby.stop()).toBe(0);
