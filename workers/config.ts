@@ -44,6 +44,8 @@ export interface WorkerConfig {
   model: {
     /** Path of an ONNX file; absent means the model bundled for the job type. */
     path?: string;
+    /** Churn: score at or above which a user's risk_level is `high` (default 0.7). */
+    threshold?: number;
   };
   checkpoint: {
     dir: string;

@@ -40,7 +40,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
   const credentials = opts.credentials ?? { kafka: {}, smtp: {} };
   const model = await loadModel(config.job.type, config.model.path);
   logger.info({ model: config.model.path ?? 'bundled', version: model.version }, 'model loaded');
-  const job = buildJob(config.job.type, model, config.cart);
+  const job = buildJob(config.job.type, model, config.cart, config.model.threshold);
   const metrics = new WorkerMetrics({ job: config.job.name, type: config.job.type });
   const sink = RedisSink.connect(config.redis, credentials.redisPassword, logger);
   await sink.waitReady(5_000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet; results wait until it is'));

@@ -101,7 +101,7 @@ export interface ProcessingJobSpecModel {
   pvc?: ProcessingJobSpecModelPvc;
   /** A model file inside a container image; an init container copies it (with 'cp') into the pod before the worker starts. */
   image?: ProcessingJobSpecModelImage;
-  /** Score at or above which a churn job reports a user as high risk. Not yet used by the workers (the risk bands are fixed); cart jobs use spec.cart.abandonThreshold. */
+  /** Score at or above which a churn job reports a user as high risk (risk_level=high; default 0.7, medium from 0.4 or the threshold if lower). Cart jobs use spec.cart.abandonThreshold. */
   threshold?: number;
 }
 

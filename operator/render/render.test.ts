@@ -48,6 +48,10 @@ describe('render', () => {
     });
   });
 
+  it('passes the model threshold of a churn job to the worker, which bands risk with it', () => {
+    expect(workerYaml(render(job({ model: { threshold: 0.85 } } as Partial<SpecInput>), ctx)).model).toEqual({ threshold: 0.85 });
+  });
+
   it('gives a cart job its window and threshold defaults (60 min, 0.75) and its alerts', () => {
     const cfg = workerYaml(
       render(job({ type: 'cart', alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] } }), ctx),

@@ -69,7 +69,10 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
       ...(spec.redis.ttlSeconds > 0 ? { ttlSeconds: spec.redis.ttlSeconds } : {}),
       ...(spec.redis.tls ? { tls: true } : {}),
     },
-    model: model ? { path: model } : {},
+    model: {
+      ...(model ? { path: model } : {}),
+      ...(spec.type === 'churn' && spec.model?.threshold !== undefined ? { threshold: spec.model.threshold } : {}),
+    },
     checkpoint: { dir: paths.checkpoints, intervalSeconds: spec.checkpoint.intervalSeconds },
     metrics: { port: METRICS_PORT },
   };

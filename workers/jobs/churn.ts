@@ -10,10 +10,16 @@ export interface ChurnPartitionState {
 
 export type RiskLevel = 'low' | 'medium' | 'high';
 
-/** Risk bands of the system Sluice replaces. */
-export function riskLevel(score: number): RiskLevel {
-  if (score >= 0.7) return 'high';
-  if (score >= 0.4) return 'medium';
+export const DEFAULT_HIGH_RISK_THRESHOLD = 0.7;
+const MEDIUM_RISK_AT = 0.4;
+
+/**
+ * Risk bands of the system Sluice replaces (medium from 0.4, high from 0.7);
+ * the job's model threshold moves the high band, and medium never starts above it.
+ */
+export function riskLevel(score: number, highAt = DEFAULT_HIGH_RISK_THRESHOLD): RiskLevel {
+  if (score >= highAt) return 'high';
+  if (score >= Math.min(MEDIUM_RISK_AT, highAt)) return 'medium';
   return 'low';
 }
 
@@ -31,7 +37,10 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   private readonly width = CHURN_FEATURES.length;
   private buffer = new Float32Array(0);
 
-  constructor(private readonly model: ScoreModel) {}
+  constructor(
+    private readonly model: ScoreModel,
+    private readonly highRiskAt = DEFAULT_HIGH_RISK_THRESHOLD,
+  ) {}
 
   get modelVersion(): string {
     return this.model.version;
@@ -127,7 +136,7 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
         userId,
         fields: {
           churn_score: formatScore(score),
-          risk_level: riskLevel(score),
+          risk_level: riskLevel(score, this.highRiskAt),
           model_version: this.model.version,
           updated_at: isoTime(rows[i].asOf),
         },

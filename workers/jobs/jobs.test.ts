@@ -44,7 +44,9 @@ describe('churn job', () => {
   });
 
   it('bands risk as low below 0.4, medium below 0.7, high from 0.7', () => {
-    expect([0, 0.39, 0.4, 0.69, 0.7, 1].map(riskLevel)).toEqual(['low', 'low', 'medium', 'medium', 'high', 'high']);
+    expect([0, 0.39, 0.4, 0.69, 0.7, 1].map((s) => riskLevel(s))).toEqual(['low', 'low', 'medium', 'medium', 'high', 'high']);
+    expect([0.39, 0.5, 0.85, 0.9].map((s) => riskLevel(s, 0.85))).toEqual(['low', 'medium', 'high', 'high']);
+    expect([0.2, 0.3].map((s) => riskLevel(s, 0.3))).toEqual(['low', 'high']);
   });
 });
 

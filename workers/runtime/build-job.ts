@@ -14,7 +14,12 @@ export async function loadModel(type: JobType, path: string | undefined): Promis
   return Scorer.load(path ?? bundledModelPath(type), type === 'churn' ? CHURN_FEATURES : CART_FEATURES);
 }
 
-export function buildJob(type: JobType, model: ScoreModel, cart: WorkerConfig['cart'] = DEFAULT_CART_SETTINGS): StreamJob<unknown> {
-  const job = type === 'churn' ? new ChurnJob(model) : new CartJob(model, cart);
+export function buildJob(
+  type: JobType,
+  model: ScoreModel,
+  cart: WorkerConfig['cart'] = DEFAULT_CART_SETTINGS,
+  highRiskThreshold?: number,
+): StreamJob<unknown> {
+  const job = type === 'churn' ? new ChurnJob(model, highRiskThreshold) : new CartJob(model, cart);
   return job as StreamJob<unknown>;
 }

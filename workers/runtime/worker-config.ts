@@ -95,7 +95,7 @@ const schema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { path: { type: 'string', minLength: 1 } },
+      properties: { path: { type: 'string', minLength: 1 }, threshold: { type: 'number', minimum: 0, maximum: 1 } },
     },
     checkpoint: {
       type: 'object',
