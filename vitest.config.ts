@@ -12,6 +12,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['operator/**/*.test.ts', 'workers/**/*.test.ts', 'cli/**/*.test.ts'],
           testTimeout: 20_000,
         },
@@ -20,6 +21,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
@@ -32,6 +34,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          // After integration: the e2e chart tests install cluster-scoped objects
+          // (CRD copies, ClusterRoles) that must not overlap the operator tests.
+          sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
