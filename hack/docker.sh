@@ -63,6 +63,9 @@ status() {
 
 down() {
   stop_pid dockerd
+  # dockerd leaves its default network namespace mounted under the exec root;
+  # without this, `infra.sh reset` could not delete .infra.
+  umount "$DIR/exec/netns/default" 2>/dev/null || true
   drop_fragment docker
   echo "docker: down"
 }
