@@ -1,20 +1,14 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOperator, type RunningOperator } from '../../operator/main.js';
+import { describe, expect, it } from 'vitest';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { TestCluster, waitFor } from '../../operator/testing/cluster.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
-import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
+import { waitFor } from '../../operator/testing/cluster.js';
+import { operatorInNamespace, testCluster } from '../support/operator.js';
+import { kafka, uniqueName } from '../support/infra.js';
 
-const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
-const cluster = new TestCluster(k.kubeconfig, k.kubectl ?? join(dirname(k.kubeconfig), '..', 'bin', 'kubectl'));
+const cluster = testCluster();
 const brokers = kafka().brokers;
 const ns = uniqueName('op-degraded');
 const topic = uniqueName('events');
-let operator: RunningOperator;
 
 const spec = (extra: Record<string, unknown> = {}) => ({ type: 'churn', parallelism: 2, kafka: { bootstrapServers: brokers, topic }, redis: { host: 'r' }, ...extra });
 
@@ -60,22 +54,7 @@ async function setWaiting(pod: V1Pod, reason: string, message: string): Promise<
   );
 }
 
-beforeAll(async () => {
-  await cluster.installCrd();
-  await cluster.createNamespace(ns);
-  await createTopic({ brokers }, topic, 4);
-  mkdirSync(join(infraDir, 'logs'), { recursive: true });
-  operator = await runOperator(
-    { kubeconfig: k.kubeconfig, namespaces: [ns], leaderElect: false, metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', workerImage: 'sluice:test' },
-    { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
-  );
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await cluster.deleteNamespace(ns);
-  await deleteTopics({ brokers }, [topic]).catch(() => undefined);
-});
+operatorInNamespace(cluster, ns, topic);
 
 describe('operator: worker pod failures surface as Degraded with the reason', () => {
   it.each([

@@ -1,14 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { TestCluster, spawnOperator, waitFor, type OperatorProcess } from '../../operator/testing/cluster.js';
+import { spawnOperator, waitFor, type OperatorProcess } from '../../operator/testing/cluster.js';
 import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
 import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
+import { testCluster } from '../support/operator.js';
 
-const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
-const cluster = new TestCluster(k.kubeconfig, k.kubectl ?? join(dirname(k.kubeconfig), '..', 'bin', 'kubectl'));
+const cluster = testCluster();
 const brokers = kafka().brokers;
 const topic = uniqueName('events');
 const namespaces: string[] = [];
@@ -19,7 +19,7 @@ const spec = (parallelism = 1) => ({ type: 'churn', parallelism, kafka: { bootst
 const local = ['--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--worker-image', 'sluice:test', '--log-level', 'debug'];
 
 function start(ns: string, tag: string, extra: string[]): OperatorProcess {
-  const p = spawnOperator(k.kubeconfig, ['--namespaces', ns, ...local, ...extra], join(logDir, `${ns}.${tag}.log`));
+  const p = spawnOperator(kube().kubeconfig, ['--namespaces', ns, ...local, ...extra], join(logDir, `${ns}.${tag}.log`));
   processes.push(p);
   return p;
 }

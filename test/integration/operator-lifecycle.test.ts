@@ -1,23 +1,18 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { runOperator, type RunningOperator } from '../../operator/main.js';
-import { TestCluster, waitFor } from '../../operator/testing/cluster.js';
+import { waitFor } from '../../operator/testing/cluster.js';
 import type { WorkerConfig } from '../../workers/config.js';
 import kafkajs from 'kafkajs';
-import { RecordProducer, createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
-import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
+import { RecordProducer } from '../../workers/runtime/kafka.js';
+import { operatorInNamespace, testCluster } from '../support/operator.js';
+import { kafka, uniqueName } from '../support/infra.js';
 
-const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
-const cluster = new TestCluster(k.kubeconfig, k.kubectl ?? join(dirname(k.kubeconfig), '..', 'bin', 'kubectl'));
+const cluster = testCluster();
 const brokers = kafka().brokers;
 const ns = uniqueName('op-life');
 const topic = uniqueName('events');
-let operator: RunningOperator;
 
 const spec = (extra: Record<string, unknown> = {}) => ({
   type: 'churn',
@@ -43,30 +38,7 @@ const gone = async (read: () => Promise<unknown>): Promise<boolean | undefined> 
   }
 };
 
-beforeAll(async () => {
-  await cluster.installCrd();
-  await cluster.createNamespace(ns);
-  await createTopic({ brokers }, topic, 4);
-  mkdirSync(join(infraDir, 'logs'), { recursive: true });
-  operator = await runOperator(
-    {
-      kubeconfig: k.kubeconfig,
-      namespaces: [ns],
-      leaderElect: false,
-      metricsBindAddress: '127.0.0.1:0',
-      healthProbeBindAddress: '127.0.0.1:0',
-      workerImage: 'sluice:test',
-      lagCheckMs: 1_000,
-    },
-    { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
-  );
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await cluster.deleteNamespace(ns);
-  await deleteTopics({ brokers }, [topic]).catch(() => undefined);
-});
+const operator = operatorInNamespace(cluster, ns, topic, { lagCheckMs: 1_000 });
 
 describe('operator: a ProcessingJob through its life', () => {
   it('creates the ConfigMap, PVC, Service and Deployment the spec asks for and reports Ready', async () => {
@@ -226,10 +198,10 @@ describe('operator: a ProcessingJob through its life', () => {
   });
 
   it('serves /metrics, /healthz and /readyz', async () => {
-    const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
+    const metrics = await (await fetch(`http://${operator().metricsAddress}/metrics`)).text();
     expect(metrics).toMatch(/sluice_operator_reconcile_total\{result="success"\} [1-9]/);
-    expect((await fetch(`http://${operator.healthAddress}/healthz`)).status).toBe(200);
-    expect((await fetch(`http://${operator.healthAddress}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://${operator().healthAddress}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://${operator().healthAddress}/readyz`)).status).toBe(200);
   });
 });
 

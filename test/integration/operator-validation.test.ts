@@ -1,20 +1,14 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeError } from '../../operator/kube/client.js';
-import { runOperator, type RunningOperator } from '../../operator/main.js';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { TestCluster, waitFor } from '../../operator/testing/cluster.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
-import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
+import { waitFor } from '../../operator/testing/cluster.js';
+import { operatorInNamespace, testCluster } from '../support/operator.js';
+import { kafka, uniqueName } from '../support/infra.js';
 
-const k = kube() as ReturnType<typeof kube> & { kubectl?: string };
-const cluster = new TestCluster(k.kubeconfig, k.kubectl ?? join(dirname(k.kubeconfig), '..', 'bin', 'kubectl'));
+const cluster = testCluster();
 const brokers = kafka().brokers;
 const ns = uniqueName('op-valid');
 const topic = uniqueName('events');
-let operator: RunningOperator;
 
 const base = () => ({ type: 'churn', parallelism: 1, kafka: { bootstrapServers: brokers, topic }, redis: { host: 'redis.example' } });
 type Spec = Record<string, unknown>;
@@ -61,22 +55,7 @@ const condition = (name: string, type: 'ConfigValid' | 'Degraded' | 'Ready', sta
     return c?.status === status && c.reason === reason ? c : undefined;
   });
 
-beforeAll(async () => {
-  await cluster.installCrd();
-  await cluster.createNamespace(ns);
-  await createTopic({ brokers }, topic, 4);
-  mkdirSync(join(infraDir, 'logs'), { recursive: true });
-  operator = await runOperator(
-    { kubeconfig: k.kubeconfig, namespaces: [ns], leaderElect: false, metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', workerImage: 'sluice:test' },
-    { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
-  );
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await cluster.deleteNamespace(ns);
-  await deleteTopics({ brokers }, [topic]).catch(() => undefined);
-});
+const operator = operatorInNamespace(cluster, ns, topic);
 
 describe('operator: invalid ProcessingJobs refused at admission', () => {
   it.each(refused)('refuses %s with a message naming the field', async (_what, spec, expected) => {
@@ -158,10 +137,10 @@ describe('operator: problems only the operator can see become conditions and Eve
     await cluster.applyJob(ns, 'badpod', { ...base(), template: { tolerations: [{ key: 'a', operator: 'Sometimes' }] } });
     const c = await condition('badpod', 'ConfigValid', 'False', 'ChildRejected');
     expect(c.message).toContain('toleration');
-    const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
+    const metrics = await (await fetch(`http://${operator().metricsAddress}/metrics`)).text();
     const reconciles = Number(/sluice_operator_reconcile_total\{result="success"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     await new Promise((r) => setTimeout(r, 3_000));
-    const later = Number(/sluice_operator_reconcile_total\{result="success"\} (\d+)/.exec(await (await fetch(`http://${operator.metricsAddress}/metrics`)).text())?.[1] ?? 0);
+    const later = Number(/sluice_operator_reconcile_total\{result="success"\} (\d+)/.exec(await (await fetch(`http://${operator().metricsAddress}/metrics`)).text())?.[1] ?? 0);
     expect(later - reconciles).toBeLessThan(10);
   });
 });

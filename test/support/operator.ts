@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
+import { runOperator, type RunningOperator } from '../../operator/main.js';
+import type { OperatorOptions } from '../../operator/options.js';
+import { TestCluster } from '../../operator/testing/cluster.js';
+import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { infraDir, kafka, kube } from './infra.js';
+
+/** The test control plane from hack/kube.sh, with its kubectl. */
+export function testCluster(): TestCluster {
+  return new TestCluster(kube().kubeconfig, kube().kubectl);
+}
+
+/**
+ * For one test file: installs the CRD, makes the namespace and a 4-partition
+ * topic, and runs the operator in process watching only that namespace (log in
+ * .infra/logs/<ns>.operator.log); all of it is removed after the file.
+ * Returns the running operator once beforeAll has run.
+ */
+export function operatorInNamespace(cluster: TestCluster, ns: string, topic: string, options: Partial<OperatorOptions> = {}): () => RunningOperator {
+  let operator: RunningOperator | undefined;
+  const brokers = kafka().brokers;
+  beforeAll(async () => {
+    await cluster.installCrd();
+    await cluster.createNamespace(ns);
+    await createTopic({ brokers }, topic, 4);
+    mkdirSync(join(infraDir, 'logs'), { recursive: true });
+    operator = await runOperator(
+      {
+        kubeconfig: kube().kubeconfig,
+        namespaces: [ns],
+        leaderElect: false,
+        metricsBindAddress: '127.0.0.1:0',
+        healthProbeBindAddress: '127.0.0.1:0',
+        workerImage: 'sluice:test',
+        ...options,
+      },
+      { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
+    );
+  });
+  afterAll(async () => {
+    await operator?.stop();
+    await cluster.deleteNamespace(ns);
+    await deleteTopics({ brokers }, [topic]).catch(() => undefined);
+  });
+  return () => {
+    if (!operator) throw new Error('the operator is not running: operatorInNamespace starts it in beforeAll');
+    return operator;
+  };
+}
