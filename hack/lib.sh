@@ -10,6 +10,11 @@ SLUICE_CACHE=${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 INFRA_DIR=${SLUICE_INFRA_DIR:-$REPO_ROOT/.infra}
 LOG_DIR=$INFRA_DIR/logs
 mkdir -p "$SLUICE_CACHE" "$INFRA_DIR" "$LOG_DIR"
+# A worktree's .infra is a symlink to the one shared state directory: use its
+# real path, so that the command lines of servers started from another checkout
+# (which name their files under it) are recognised as ours.
+INFRA_DIR=$(cd -P "$INFRA_DIR" && pwd)
+LOG_DIR=$INFRA_DIR/logs
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -62,7 +62,7 @@ down() {
   echo "smtp: down"
 }
 
-forget_stale_pid "$NAME" "$REPO_ROOT/hack/smtp-server.mjs"
+forget_stale_pid "$NAME" "hack/smtp-server.mjs --host 127.0.0.1 --port $PORT --maildir $MAILDIR"
 
 case ${1:-} in
   up) up ;;
