@@ -19,6 +19,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY lib ./lib
 COPY cli ./cli
 COPY operator ./operator
 COPY workers ./workers

@@ -10,8 +10,8 @@ import { EventGenerator } from '../workers/events/generator.js';
 import type { UserEvent } from '../workers/events/types.js';
 import { parseEvent } from '../workers/events/validate.js';
 import { toWire } from '../workers/events/wire.js';
-import { CART_FEATURES, cartFeatures, newCartState, updateCart, type CartState } from '../workers/features/cart.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../workers/features/churn.js';
+import { CART_FEATURES, cartFeatures, newCartState, updateCart, type CartState } from '../workers/jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../workers/jobs/churn/features.js';
 import { bundledModelPath } from '../workers/models/bundled.js';
 import { Scorer } from '../workers/models/scorer.js';
 

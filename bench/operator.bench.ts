@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import { Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../operator/api/types.js';
 import { conditionOf } from '../operator/reconcile/status.js';
-import { TestCluster, repoRoot, spawnOperator, type OperatorProcess } from '../operator/testing/cluster.js';
-import { createTopic, deleteTopics } from '../workers/runtime/kafka.js';
+import { TestCluster, repoRoot, spawnOperator, type OperatorProcess } from '../test/support/cluster.js';
+import { createTopic, deleteTopics } from '../lib/kafka/client.js';
 import { infraDir, kafka, kube, uniqueName } from '../test/support/infra.js';
 
 const { values } = parseArgs({

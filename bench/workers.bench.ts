@@ -18,11 +18,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { JobType, WorkerConfig } from '../workers/config.js';
+import type { JobType, WorkerConfig } from '../lib/worker-config/config.js';
 import { EventGenerator } from '../workers/events/generator.js';
 import type { UserEvent } from '../workers/events/types.js';
 import { toWire } from '../workers/events/wire.js';
-import { createTopic, RecordProducer } from '../workers/runtime/kafka.js';
+import { createTopic, RecordProducer } from '../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../test/support/infra.js';
 
 const arg = (name: string, fallback: number): number => {

@@ -6,7 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
 import { stopCommand } from './commands/stop.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../lib/package-root.js';
 
 export interface ProgramOptions {
   /** Subcommands that live with their owners (operator/, workers/), added by main.ts. */

@@ -1,11 +1,11 @@
 import { pino, type Logger } from 'pino';
-import { Controller } from './controller/controller.js';
-import { serve, type HttpEndpoint } from './http.js';
+import { Controller } from './processingjob/controller.js';
+import { serve, type HttpEndpoint } from '../lib/http/server.js';
 import { Kube, loadKubeConfig } from './kube/client.js';
 import { LeaderElector } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { resolveOptions, type OperatorOptions } from './options.js';
-import type { PartitionCounter } from './reconcile/partitions.js';
+import type { PartitionCounter } from './observe/partitions.js';
 
 export interface RunningOperator {
   stop(): Promise<void>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { flagsToOptions } from './command.js';
-import { parseBindAddress } from './http.js';
+import { parseBindAddress } from '../lib/http/server.js';
 import { resolveOptions } from './options.js';
 
 describe('operator options', () => {

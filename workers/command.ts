@@ -1,7 +1,7 @@
 /** `sluice worker --config FILE [--type churn|cart]`: one worker process. */
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import type { JobType } from './config.js';
+import type { JobType } from '../lib/worker-config/config.js';
 import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
 
 export function workerCommand(): Command {

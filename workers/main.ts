@@ -5,16 +5,16 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { WorkerConfig } from './config.js';
-import { AlertDispatcher, SmtpMailer } from './runtime/alerts.js';
-import { buildJob, loadModel } from './runtime/build-job.js';
-import { kafkaConnection } from './runtime/kafka.js';
+import type { WorkerConfig } from '../lib/worker-config/config.js';
+import { AlertDispatcher, SmtpMailer } from './jobs/cart/alerts.js';
+import { buildJob, loadModel } from './jobs/registry.js';
+import { kafkaConnection } from '../lib/kafka/client.js';
 import { KafkaWorker } from './runtime/kafka-worker.js';
 import { startHealthServer, WorkerMetrics } from './runtime/metrics.js';
 import { RedisSink } from './runtime/redis-sink.js';
-import type { WorkerCredentials } from './runtime/worker-config.js';
+import type { WorkerCredentials } from '../lib/worker-config/resolve.js';
 
-export { loadWorkerConfig, resolveWorkerConfig, credentialsFromEnv, WorkerConfigError, type WorkerCredentials } from './runtime/worker-config.js';
+export { loadWorkerConfig, resolveWorkerConfig, credentialsFromEnv, WorkerConfigError, type WorkerCredentials } from '../lib/worker-config/resolve.js';
 
 export interface RunWorkerOptions {
   /** From Secret-backed env vars (credentialsFromEnv); none by default. */

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
-import { createTopic, RecordProducer, type OutgoingRecord } from '../../workers/runtime/kafka.js';
+import { createTopic, RecordProducer, type OutgoingRecord } from '../../lib/kafka/client.js';
 import { CliError } from '../errors.js';
 import { brokerList, duration, nonNegativeNumber, positiveInt } from '../options.js';
 import { formatCount, Progress } from '../progress.js';

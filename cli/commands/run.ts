@@ -9,7 +9,7 @@ import { localWorkerConfigs, type LocalOverrides } from '../local/job-config.js'
 import { ensureStateDir, isAlive, livePids, readRunState, removeRunState, writeRunState, type RunState } from '../local/run-state.js';
 import { LocalSupervisor, type LocalWorker } from '../local/supervisor.js';
 import { brokerList, duration, hostPort, port, positiveInt } from '../options.js';
-import { sluiceBin } from '../paths.js';
+import { sluiceBin } from '../../lib/package-root.js';
 
 export interface RunOptions {
   file: string;

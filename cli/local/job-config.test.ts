@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../lib/package-root.js';
 import { localWorkerConfigs } from './job-config.js';
 import { readJobFile } from './job-file.js';
 

@@ -1,6 +1,6 @@
 import type { ProcessingJob } from '../../operator/api/types.js';
 import { renderWorkerConfig } from '../../operator/render/worker-config.js';
-import type { JobType, WorkerConfig } from '../../workers/config.js';
+import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
 import { CliError } from '../errors.js';
 import type { JobDocument } from './job-file.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { CliError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../lib/package-root.js';
 
 /** A ProcessingJob as read from a user's YAML file, after the CRD schema's defaults are applied. */
 export interface JobDocument {

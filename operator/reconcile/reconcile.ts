@@ -1,5 +1,5 @@
 import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
-import type { Progress } from './lag.js';
+import type { Progress } from '../observe/lag.js';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_CONFIG_HASH,

@@ -1,7 +1,7 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { defaultedJob, minimalSpec, type SpecInput } from '../api/sample.js';
-import type { PartitionInfo } from './partitions.js';
+import type { PartitionInfo } from '../observe/partitions.js';
 import { validate, type ValidationReads } from './validate.js';
 
 const reads = (secrets: Record<string, V1Secret> = {}, configMaps: Record<string, V1ConfigMap> = {}): ValidationReads => ({

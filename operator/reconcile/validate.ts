@@ -1,6 +1,6 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import type { ProcessingJob } from '../api/types.js';
-import type { PartitionInfo } from './partitions.js';
+import type { PartitionInfo } from '../observe/partitions.js';
 import type { Validation } from './status.js';
 
 /** The reads the checks need (the Kube client in production). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { defaultedJob, minimalSpec, type SpecInput } from '../api/sample.js';
-import type { WorkerConfig } from '../../workers/config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { render, selectorString } from './render.js';
 
 const ctx = { workerImage: 'sluice:dev' };

@@ -1,4 +1,4 @@
-import type { WorkerConfig } from '../../workers/config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import type { ProcessingJob, ProcessingJobSpecModel } from '../api/types.js';
 import { paths } from './paths.js';
 

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { kafka, repoRoot, uniqueName } from '../support/infra.js';
-import { freePorts } from '../integration/cli-helpers.js';
+import { freePorts } from '../support/cli.js';
 import { cluster, helm, kubectl, kubectlApply, serviceAccountKubeconfig } from './cluster.js';
 import { buildImage, e2eImage, operatorMode, startOperator, type OperatorMode, type RunningOperator } from './operator-runner.js';
 

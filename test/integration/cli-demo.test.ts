@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCliToEnd } from './cli-helpers.js';
+import { runCliToEnd } from '../support/cli.js';
 
 describe('sluice demo (no Kafka, Redis or cluster)', () => {
   it('prints throughput and the riskiest users as plain lines when not on a terminal, and stops after --duration', async () => {

@@ -6,12 +6,12 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import type { WorkerConfig } from '../../workers/config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
-import { createTopic, deleteTopics, RecordProducer } from '../../workers/runtime/kafka.js';
+import { createTopic, deleteTopics, RecordProducer } from '../../lib/kafka/client.js';
 import { docker, kafka, redis, repoRoot, uniqueName } from '../support/infra.js';
-import { freePorts } from './cli-helpers.js';
+import { freePorts } from '../support/cli.js';
 
 const run = promisify(execFile);
 const IMAGE = 'sluice:dev';

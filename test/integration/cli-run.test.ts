@@ -5,9 +5,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { EventGenerator } from '../../workers/events/generator.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../support/infra.js';
-import { freePorts, runCliToEnd, startCli, type CliProcess } from './cli-helpers.js';
+import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
 
 const EVENTS = 6_000;
 const USERS = 300;

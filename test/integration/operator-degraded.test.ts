@@ -1,7 +1,7 @@
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { waitFor } from '../../operator/testing/cluster.js';
+import { waitFor } from '../support/cluster.js';
 import { operatorInNamespace, testCluster } from '../support/operator.js';
 import { kafka, uniqueName } from '../support/infra.js';
 

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { spawnOperator, waitFor, type OperatorProcess } from '../../operator/testing/cluster.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { spawnOperator, waitFor, type OperatorProcess } from '../support/cluster.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { infraDir, kafka, kube, uniqueName } from '../support/infra.js';
 import { testCluster } from '../support/operator.js';
 

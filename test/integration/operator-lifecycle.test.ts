@@ -2,10 +2,10 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { waitFor } from '../../operator/testing/cluster.js';
-import type { WorkerConfig } from '../../workers/config.js';
+import { waitFor } from '../support/cluster.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import kafkajs from 'kafkajs';
-import { RecordProducer } from '../../workers/runtime/kafka.js';
+import { RecordProducer } from '../../lib/kafka/client.js';
 import { operatorInNamespace, testCluster } from '../support/operator.js';
 import { kafka, uniqueName } from '../support/infra.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../operator/kube/client.js';
 import { conditionOf } from '../../operator/reconcile/status.js';
-import { waitFor } from '../../operator/testing/cluster.js';
+import { waitFor } from '../support/cluster.js';
 import { operatorInNamespace, testCluster } from '../support/operator.js';
 import { kafka, uniqueName } from '../support/infra.js';
 

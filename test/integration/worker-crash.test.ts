@@ -5,7 +5,7 @@ import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
-import { topicEndOffsets } from '../../workers/runtime/kafka.js';
+import { topicEndOffsets } from '../../lib/kafka/client.js';
 import { uniqueName } from '../support/infra.js';
 import {
   alertMailCartIds,
@@ -27,7 +27,7 @@ import {
   type TestJob,
   removeTempDirsAfterAll,
   tempDir,
-} from './worker-helpers.js';
+} from '../support/workers.js';
 import type { ChildProcess } from 'node:child_process';
 
 removeTempDirsAfterAll();

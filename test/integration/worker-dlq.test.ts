@@ -3,9 +3,9 @@ import pino from 'pino';
 import { toWire } from '../../workers/events/wire.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
-import { RecordProducer, readRecords } from '../../workers/runtime/kafka.js';
+import { RecordProducer, readRecords } from '../../lib/kafka/client.js';
 import { uniqueName } from '../support/infra.js';
-import { connection, newTestJob, readHashes, redisClient, waitCheckpointedToEnd, workerConfigFor, removeTempDirsAfterAll } from './worker-helpers.js';
+import { connection, newTestJob, readHashes, redisClient, waitCheckpointedToEnd, workerConfigFor, removeTempDirsAfterAll } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });

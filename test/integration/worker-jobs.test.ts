@@ -17,7 +17,7 @@ import {
   waitFor,
   workerConfigFor,
   removeTempDirsAfterAll,
-} from './worker-helpers.js';
+} from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import pino from 'pino';
-import type { JobType } from '../../workers/config.js';
+import type { JobType } from '../../lib/worker-config/config.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
@@ -24,7 +24,7 @@ import {
   writeWorkerConfig,
   removeTempDirsAfterAll,
   tempDir,
-} from './worker-helpers.js';
+} from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });

@@ -20,7 +20,7 @@ import {
   workerConfigFor,
   removeTempDirsAfterAll,
   tempDir,
-} from './worker-helpers.js';
+} from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });

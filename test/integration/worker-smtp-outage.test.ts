@@ -5,7 +5,7 @@ import { SMTPServer } from 'smtp-server';
 import type { UserEvent } from '../../workers/events/types.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
-import { checkpointOffsets, newTestJob, produceEvents, readHashes, redisClient, waitCheckpointedToEnd, waitFor, workerConfigFor, removeTempDirsAfterAll } from './worker-helpers.js';
+import { checkpointOffsets, newTestJob, produceEvents, readHashes, redisClient, waitCheckpointedToEnd, waitFor, workerConfigFor, removeTempDirsAfterAll } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });

@@ -4,8 +4,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { runOperator, type RunningOperator } from '../../operator/main.js';
 import type { OperatorOptions } from '../../operator/options.js';
-import { TestCluster } from '../../operator/testing/cluster.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { TestCluster } from './cluster.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { infraDir, kafka, kube } from './infra.js';
 
 /** The test control plane from hack/kube.sh, with its kubectl. */

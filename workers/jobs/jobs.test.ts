@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
-import { loadModel } from '../runtime/build-job.js';
-import { CartJob } from './cart.js';
-import { ChurnJob, riskLevel } from './churn.js';
-import type { CartAlert, StreamJob } from './job.js';
-import { TimerHeap } from './timer-heap.js';
+import { loadModel } from './registry.js';
+import { CartJob } from './cart/job.js';
+import { ChurnJob, riskLevel } from './churn/job.js';
+import type { CartAlert, StreamJob } from '../runtime/job.js';
+import { TimerHeap } from './cart/timer-heap.js';
 
 const events = [...new EventGenerator({ seed: 21, users: 120, days: 10 })];
 

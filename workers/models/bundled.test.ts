@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { UserEvent } from '../events/types.js';
-import { CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, abandonCart, type CartState } from '../features/cart.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../features/churn.js';
+import { CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, abandonCart, type CartState } from '../jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../jobs/churn/features.js';
 import { DAY_MS, HOUR_MS } from '../features/time.js';
 import { bundledModelPath } from './bundled.js';
 import { Scorer } from './scorer.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { JobType } from '../config.js';
+import type { JobType } from '../../lib/worker-config/config.js';
 
 /**
  * The trained models shipped with Sluice live beside this module's source, in

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { JobType, WorkerConfig } from '../config.js';
+import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
-import type { ScoreModel } from '../jobs/job.js';
-import { AlertDispatcher, type Mailer } from './alerts.js';
-import { buildJob, DEFAULT_CART_SETTINGS, loadModel } from './build-job.js';
+import type { ScoreModel } from './job.js';
+import { AlertDispatcher, type Mailer } from '../jobs/cart/alerts.js';
+import { buildJob, DEFAULT_CART_SETTINGS, loadModel } from '../jobs/registry.js';
 import { MemoryStore } from './memory-store.js';
 import { WorkerMetrics } from './metrics.js';
 

@@ -7,11 +7,11 @@
  * twice.
  */
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { parseEvent } from '../events/validate.js';
 import type { UserEvent } from '../events/types.js';
-import type { JobOutputs, StreamJob } from '../jobs/job.js';
-import type { AlertDispatcher } from './alerts.js';
+import type { JobOutputs, StreamJob } from './job.js';
+import type { AlertDispatcher } from '../jobs/cart/alerts.js';
 import { CheckpointStore } from './checkpoint.js';
 import {
   GroupConsumer,
@@ -21,7 +21,7 @@ import {
   type KafkaConnectionOptions,
   type OutgoingRecord,
   type PartitionBatch,
-} from './kafka.js';
+} from '../../lib/kafka/client.js';
 import type { WorkerMetrics } from './metrics.js';
 import { retryUntilDone, StoppedError } from './retry.js';
 import type { ResultSink } from './sink.js';

@@ -3,7 +3,7 @@
  * `sluice demo` (no Redis) and unit tests. It also counts throughput and can
  * list the riskiest users, which is what the demo shows.
  */
-import type { CartAlert, UserWrite } from '../jobs/job.js';
+import type { CartAlert, UserWrite } from './job.js';
 import type { AlertClaim, ResultSink } from './sink.js';
 
 export interface StoredAlert extends CartAlert {

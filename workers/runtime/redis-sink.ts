@@ -6,8 +6,8 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../config.js';
-import type { CartAlert, UserWrite } from '../jobs/job.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { CartAlert, UserWrite } from './job.js';
 import type { AlertClaim, ResultSink } from './sink.js';
 
 // Claim when free or when the last attempt failed for sure; a holder may reclaim its own claim.

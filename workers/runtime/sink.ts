@@ -1,4 +1,4 @@
-import type { CartAlert, UserWrite } from '../jobs/job.js';
+import type { CartAlert, UserWrite } from './job.js';
 
 /** What the state of an alert's email is, as recorded where the results go. */
 export type AlertClaim =

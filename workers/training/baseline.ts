@@ -1,5 +1,5 @@
-import { CART_FEATURES } from '../features/cart.js';
-import { CHURN_FEATURES } from '../features/churn.js';
+import { CART_FEATURES } from '../jobs/cart/features.js';
+import { CHURN_FEATURES } from '../jobs/churn/features.js';
 
 /**
  * Rule-based scores to beat, in the spirit of the replaced system's "basic

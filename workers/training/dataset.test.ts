@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
-import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../features/cart.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../features/churn.js';
+import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../jobs/churn/features.js';
 import { DAY_MS } from '../features/time.js';
 import { CartRowsBuilder, ChurnRowsBuilder } from './dataset.js';
 

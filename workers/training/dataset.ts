@@ -1,6 +1,6 @@
 import type { UserEvent } from '../events/types.js';
-import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../features/cart.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, RING_DAYS, updateChurn, type ChurnState } from '../features/churn.js';
+import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, RING_DAYS, updateChurn, type ChurnState } from '../jobs/churn/features.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../features/time.js';
 
 /** Labelled rows: x is rows × width float32, as the workers compute them. */

@@ -1,6 +1,6 @@
 import { EventGenerator, DEFAULT_START } from '../events/generator.js';
-import { CART_FEATURES } from '../features/cart.js';
-import { CHURN_FEATURES } from '../features/churn.js';
+import { CART_FEATURES } from '../jobs/cart/features.js';
+import { CHURN_FEATURES } from '../jobs/churn/features.js';
 import { DAY_MS } from '../features/time.js';
 import { cartRuleScore, churnRuleScore, scoreRows } from './baseline.js';
 import { CartRowsBuilder, ChurnRowsBuilder, type Rows } from './dataset.js';

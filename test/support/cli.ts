@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { repoRoot } from '../support/infra.js';
+import { repoRoot } from './infra.js';
 
 /** The built CLI (`npm run build` first; `npm test` does it in pretest). */
 export const sluiceBin = join(repoRoot, 'bin', 'sluice.js');

@@ -9,13 +9,13 @@ import { afterAll, afterEach } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { JobType, WorkerConfig } from '../../workers/config.js';
+import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
-import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../workers/runtime/kafka.js';
-import { resolveWorkerConfig } from '../../workers/runtime/worker-config.js';
+import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../lib/kafka/client.js';
+import { resolveWorkerConfig } from '../../lib/worker-config/resolve.js';
 import { stringify as stringifyYaml } from 'yaml';
-import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
+import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from './infra.js';
 
 const tempDirs: string[] = [];
 

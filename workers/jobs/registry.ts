@@ -1,9 +1,9 @@
-import type { JobType, WorkerConfig } from '../config.js';
-import { CART_FEATURES } from '../features/cart.js';
-import { CHURN_FEATURES } from '../features/churn.js';
-import { CartJob } from '../jobs/cart.js';
-import { ChurnJob } from '../jobs/churn.js';
-import type { ScoreModel, StreamJob } from '../jobs/job.js';
+import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
+import { CART_FEATURES } from './cart/features.js';
+import { CHURN_FEATURES } from './churn/features.js';
+import { CartJob } from './cart/job.js';
+import { ChurnJob } from './churn/job.js';
+import type { ScoreModel, StreamJob } from '../runtime/job.js';
 import { bundledModelPath } from '../models/bundled.js';
 import { Scorer } from '../models/scorer.js';
 

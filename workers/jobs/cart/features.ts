@@ -1,5 +1,5 @@
-import type { UserEvent } from '../events/types.js';
-import { DAY_MS, MINUTE_MS } from './time.js';
+import type { UserEvent } from '../../events/types.js';
+import { DAY_MS, MINUTE_MS } from '../../features/time.js';
 
 /**
  * Features of an idle cart and of its owner's cart history, in the model's

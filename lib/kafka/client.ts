@@ -10,7 +10,7 @@ import type { ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaConfig, LogEntry, Producer, SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../config.js';
+import type { WorkerConfig } from '../worker-config/config.js';
 
 const { Kafka, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
 

@@ -1,7 +1,7 @@
-import { CART_FEATURES, abandonCart, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../features/cart.js';
-import type { UserEvent } from '../events/types.js';
-import { MINUTE_MS } from '../features/time.js';
-import { formatScore, isoTime, usersFromSnapshot, type CartAlert, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from './job.js';
+import { CART_FEATURES, abandonCart, cartFeatures, newCartState, openCart, updateCart, type CartState } from './features.js';
+import type { UserEvent } from '../../events/types.js';
+import { MINUTE_MS } from '../../features/time.js';
+import { formatScore, isoTime, usersFromSnapshot, type CartAlert, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from '../../runtime/job.js';
 import { TimerHeap } from './timer-heap.js';
 
 export interface CartJobSettings {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { JobType, WorkerConfig } from '../config.js';
+import type { JobType, WorkerConfig } from './config.js';
 
 export class WorkerConfigError extends Error {
   override readonly name = 'WorkerConfigError';

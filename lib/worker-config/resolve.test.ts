@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadWorkerConfig, resolveWorkerConfig, WorkerConfigError } from './worker-config.js';
+import { loadWorkerConfig, resolveWorkerConfig, WorkerConfigError } from './resolve.js';
 
 const base = {
   job: { name: 'shop', type: 'cart' },

@@ -8,7 +8,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeError } from './client.js';
+import { describeError } from '../kube/client.js';
 
 /** A kind the operator watches: where it lives and which objects of it matter. */
 export interface WatchedKind {

@@ -1,7 +1,7 @@
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../features/churn.js';
-import type { UserEvent } from '../events/types.js';
-import { DAY_MS, dayOf } from '../features/time.js';
-import { formatScore, isoTime, usersFromSnapshot, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from './job.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from './features.js';
+import type { UserEvent } from '../../events/types.js';
+import { DAY_MS, dayOf } from '../../features/time.js';
+import { formatScore, isoTime, usersFromSnapshot, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from '../../runtime/job.js';
 
 export interface ChurnPartitionState {
   users: Map<string, ChurnState>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { UserEvent } from '../events/types.js';
-import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from './cart.js';
+import type { UserEvent } from '../../events/types.js';
+import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from './features.js';
 
 const t0 = Date.UTC(2026, 0, 1);
 const MIN = 60_000;

@@ -1,5 +1,5 @@
-import type { UserEvent } from '../events/types.js';
-import { DAY_MS, dayOf } from './time.js';
+import type { UserEvent } from '../../events/types.js';
+import { DAY_MS, dayOf } from '../../features/time.js';
 
 /**
  * Per-user churn features. The model's input is a float vector in exactly

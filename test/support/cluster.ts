@@ -18,9 +18,9 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { crdPath } from '../api/paths.js';
-import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../api/types.js';
-import type { SpecInput } from '../api/sample.js';
+import { crdPath } from '../../operator/api/paths.js';
+import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../../operator/api/types.js';
+import type { SpecInput } from '../../operator/api/sample.js';
 
 const run = promisify(execFile);
 export const repoRoot = resolve(import.meta.dirname, '..', '..');

@@ -3,7 +3,7 @@
  * it, and the outputs (hash fields per user, alerts) that result. A new job
  * type is a new implementation of StreamJob on the same runtime.
  */
-import type { JobType } from '../config.js';
+import type { JobType } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
 
 /** The model as a job sees it: a batch of feature rows in, one score per row out. */

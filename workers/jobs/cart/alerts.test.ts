@@ -1,9 +1,9 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { CartAlert } from '../jobs/job.js';
+import type { CartAlert } from '../../runtime/job.js';
 import { AlertDispatcher, certainlyNotDelivered, type Mailer } from './alerts.js';
-import { MemoryStore } from './memory-store.js';
-import { WorkerMetrics } from './metrics.js';
+import { MemoryStore } from '../../runtime/memory-store.js';
+import { WorkerMetrics } from '../../runtime/metrics.js';
 
 const alert: CartAlert = { cartId: 'c1', userId: 'u1', score: 0.9, items: 2, value: 40, lastActivity: 0, abandonedAt: 3_600_000, modelVersion: 'm' };
 const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ESOCKET', syscall: 'connect', command: 'CONN' });

@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KafkaConnectionOptions } from '../../workers/runtime/kafka.js';
+import type { KafkaConnectionOptions } from '../../lib/kafka/client.js';
 import type { ProcessingJob } from '../api/types.js';
 
 export type PartitionInfo =

@@ -15,10 +15,10 @@
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../config.js';
-import type { CartAlert } from '../jobs/job.js';
-import type { WorkerMetrics } from './metrics.js';
-import type { ResultSink } from './sink.js';
+import type { WorkerConfig } from '../../../lib/worker-config/config.js';
+import type { CartAlert } from '../../runtime/job.js';
+import type { WorkerMetrics } from '../../runtime/metrics.js';
+import type { ResultSink } from '../../runtime/sink.js';
 
 export interface Mailer {
   send(message: { from: string; to: string[]; subject: string; text: string; messageId: string }): Promise<void>;

@@ -1,15 +1,15 @@
 import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { groupCommittedOffsets, topicEndOffsets, topicPartitionCount } from '../../workers/runtime/kafka.js';
-import { LagProbe } from '../reconcile/lag.js';
+import { groupCommittedOffsets, topicEndOffsets, topicPartitionCount } from '../../lib/kafka/client.js';
+import { LagProbe } from '../observe/lag.js';
 import { API_VERSION, KIND, LABEL_JOB, LABEL_MANAGED_BY, LABEL_NAME, MANAGER, PLURAL, WORKER_APP, type ProcessingJob, type ProcessingJobStatus } from '../api/types.js';
 import { describeError, type Kube } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
-import { InformerSet, type WatchedKind } from '../kube/informers.js';
+import { InformerSet, type WatchedKind } from '../controller/informers.js';
 import type { OperatorMetrics } from '../metrics.js';
-import { PartitionProbe, type PartitionCounter } from '../reconcile/partitions.js';
+import { PartitionProbe, type PartitionCounter } from '../observe/partitions.js';
 import { Reconciler, type ClusterView, type ClusterWriter } from '../reconcile/reconcile.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../controller/queue.js';
 
 export interface ControllerOptions {
   /** Namespaces to watch; [''] means all. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { EventGenerator } from '../events/generator.js';
-import type { UserEvent } from '../events/types.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from './churn.js';
-import { DAY_MS, dayOf } from './time.js';
+import { EventGenerator } from '../../events/generator.js';
+import type { UserEvent } from '../../events/types.js';
+import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from './features.js';
+import { DAY_MS, dayOf } from '../../features/time.js';
 
 const F = CHURN_FEATURES.length;
 const at = (name: string, out: Float32Array): number => out[CHURN_FEATURES.indexOf(name)];

@@ -1,2 +1,0 @@
-export * from './churn.js';
-export * from './cart.js';
