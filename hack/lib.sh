@@ -40,10 +40,17 @@ stop_pid() {
 
 # start_bg NAME CMD...: start a long-running server detached from this shell,
 # with its output in $LOG_DIR/NAME.log and its pid in $INFRA_DIR/NAME.pid.
-# It does not inherit the `up` lock (fd 9), or every later `up` would wait on it.
+# It inherits no descriptor but stdin/out/err: not the `up` lock (fd 9), nor the
+# lock of a caller such as `flock /tmp/sluice-infra-tests.lock hack/infra.sh up`
+# (flock(1) hands its descriptor to the command), or the server would hold that
+# lock for as long as it runs.
 start_bg() {
   local name=$1; shift
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null 9>&- &
+  (
+    local fd
+    for fd in $(ls "/proc/$BASHPID/fd"); do (( fd > 2 )) && eval "exec $fd>&-"; done
+    exec setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null
+  ) &
   echo $! > "$INFRA_DIR/$name.pid"
 }
 
