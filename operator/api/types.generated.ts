@@ -3,23 +3,23 @@
 
 /** TLS to the brokers. */
 export interface ProcessingJobSpecKafkaTls {
-  /** Connect with TLS. */
+  /** Connect with TLS. Defaults to true. */
   enabled: boolean;
   /** A Secret in the job's namespace with 'ca.crt' and optionally 'tls.crt' and 'tls.key' (client certificate), mounted into the workers. */
   secretName?: string;
-  /** Do not verify the brokers' certificates (tests only). */
+  /** Do not verify the brokers' certificates (tests only). Defaults to false. */
   insecureSkipVerify: boolean;
 }
 
 /** SASL authentication; the credentials come from a Secret, never from the spec. */
 export interface ProcessingJobSpecKafkaSasl {
-  /** The SASL mechanism. */
+  /** The SASL mechanism. Defaults to scram-sha-512. */
   mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
   /** A Secret in the job's namespace holding the username and password. */
   secretName: string;
-  /** The key of the username in the Secret. */
+  /** The key of the username in the Secret. Defaults to username. */
   usernameKey: string;
-  /** The key of the password in the Secret. */
+  /** The key of the password in the Secret. Defaults to password. */
   passwordKey: string;
 }
 
@@ -27,13 +27,13 @@ export interface ProcessingJobSpecKafkaSasl {
 export interface ProcessingJobSpecKafka {
   /** Kafka brokers as host:port (KAFKA_BOOTSTRAP_SERVERS in the system Sluice replaces). */
   bootstrapServers: string[];
-  /** The topic of user events (KAFKA_TOPIC). */
+  /** The topic of user events (KAFKA_TOPIC). Defaults to user_events. */
   topic: string;
-  /** The consumer group of the workers. Default 'sluice-<namespace>-<name>'. */
+  /** The consumer group of the workers. Defaults to 'sluice-<namespace>-<name>'. */
   consumerGroup?: string;
-  /** Where a consumer group with no committed offset and no checkpoint starts reading. */
+  /** Where a consumer group with no committed offset and no checkpoint starts reading. Defaults to latest. */
   startFrom: "earliest" | "latest";
-  /** Where malformed events go, with the reason. Default '<topic>.dlq'. */
+  /** Where malformed events go, with the reason. Defaults to '<topic>.dlq'. */
   deadLetterTopic?: string;
   /** TLS to the brokers. */
   tls?: ProcessingJobSpecKafkaTls;
@@ -45,7 +45,7 @@ export interface ProcessingJobSpecKafka {
 export interface ProcessingJobSpecRedisPasswordSecret {
   /** The Secret's name. */
   name: string;
-  /** The key of the password in the Secret. */
+  /** The key of the password in the Secret. Defaults to password. */
   key: string;
 }
 
@@ -53,15 +53,15 @@ export interface ProcessingJobSpecRedisPasswordSecret {
 export interface ProcessingJobSpecRedis {
   /** Redis host name or address (REDIS_HOST). */
   host: string;
-  /** Redis port (REDIS_PORT). */
+  /** Redis port (REDIS_PORT). Defaults to 6379. */
   port: number;
-  /** Redis database number. */
+  /** Redis database number. Defaults to 0. */
   db: number;
-  /** Prepended to every key the workers write ('<prefix>user:<id>'). */
+  /** Prepended to every key the workers write ('<prefix>user:<id>'). Defaults to '' (no prefix). */
   keyPrefix: string;
-  /** Expiry of the written keys in seconds; 0 means no expiry. */
+  /** Expiry of the written keys in seconds; 0 means no expiry. Defaults to 0. */
   ttlSeconds: number;
-  /** Connect to Redis with TLS. */
+  /** Connect to Redis with TLS. Defaults to false. */
   tls: boolean;
   /** The Redis password, from a Secret in the job's namespace. */
   passwordSecret?: ProcessingJobSpecRedisPasswordSecret;
@@ -91,9 +91,9 @@ export interface ProcessingJobSpecModelImage {
   path: string;
 }
 
-/** The ONNX model that scores the features. Default the model bundled for the job type. */
+/** The ONNX model that scores the features. Defaults to the model bundled for the job type. */
 export interface ProcessingJobSpecModel {
-  /** Where the model file comes from: 'bundled' (the model shipped in the worker image for the job type), 'configMap', 'pvc' or 'image' (a file inside another container image). */
+  /** Where the model file comes from: 'bundled' (the model shipped in the worker image for the job type), 'configMap', 'pvc' or 'image' (a file inside another container image). Defaults to bundled. */
   source: "bundled" | "configMap" | "pvc" | "image";
   /** A model stored in a ConfigMap (binaryData) in the job's namespace. */
   configMap?: ProcessingJobSpecModelConfigMap;
@@ -107,23 +107,23 @@ export interface ProcessingJobSpecModel {
 
 /** Checkpoints of worker state and Kafka offsets, on a volume shared by the workers. */
 export interface ProcessingJobSpecCheckpoint {
-  /** Seconds between checkpoints. */
+  /** Seconds between checkpoints. Defaults to 60. */
   intervalSeconds: number;
-  /** Size of the checkpoint volume (a Kubernetes quantity, for example 1Gi). */
+  /** Size of the checkpoint volume (a Kubernetes quantity, for example 1Gi). Defaults to 1Gi. */
   size: string;
-  /** Storage class of the checkpoint volume; default the cluster's default class. Immutable once the volume exists. */
+  /** Storage class of the checkpoint volume. Defaults to the cluster's default class. Immutable once the volume exists. */
   storageClassName?: string;
-  /** Access mode of the checkpoint volume. ReadWriteMany, because any worker may take over any partition and must read its checkpoint. Immutable. */
+  /** Access mode of the checkpoint volume. ReadWriteMany, because any worker may take over any partition and must read its checkpoint. Immutable. Defaults to ReadWriteMany. */
   accessMode: "ReadWriteMany" | "ReadWriteOnce" | "ReadWriteOncePod";
-  /** Keep the checkpoint volume when the job is deleted (a new job of the same name reuses it). */
+  /** Keep the checkpoint volume when the job is deleted (a new job of the same name reuses it). Defaults to false. */
   retainOnDelete: boolean;
 }
 
 /** Cart abandonment settings (type 'cart' only). */
 export interface ProcessingJobSpecCart {
-  /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). */
+  /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). Defaults to 60. */
   abandonWindowMinutes: number;
-  /** Abandonment probability above which an alert is sent (CART_ABANDON_THRESHOLD). */
+  /** Abandonment probability above which an alert is sent (CART_ABANDON_THRESHOLD). Defaults to 0.75. */
   abandonThreshold: number;
 }
 
@@ -131,9 +131,9 @@ export interface ProcessingJobSpecCart {
 export interface ProcessingJobSpecAlertsSmtp {
   /** SMTP host. */
   host: string;
-  /** SMTP port. */
+  /** SMTP port. Defaults to 587. */
   port: number;
-  /** Implicit TLS (usually port 465); otherwise STARTTLS when offered. */
+  /** Implicit TLS (usually port 465); otherwise STARTTLS when offered. Defaults to false. */
   secure: boolean;
   /** A Secret in the job's namespace with the SMTP 'username' and 'password'. */
   secretName?: string;
@@ -169,7 +169,7 @@ export interface ProcessingJobSpecTemplate {
   tolerations?: Record<string, unknown>[];
   /** Affinity of the worker pods (core/v1 Affinity). */
   affinity?: Record<string, unknown>;
-  /** Service account of the worker pods; default the namespace's 'default'. */
+  /** Service account of the worker pods. Defaults to the namespace's 'default'. */
   serviceAccountName?: string;
   /** Priority class of the worker pods. */
   priorityClassName?: string;
@@ -181,19 +181,19 @@ export interface ProcessingJobSpecTemplate {
 export interface ProcessingJobSpec {
   /** The job type: 'churn' scores per-user churn risk; 'cart' detects abandoned carts and alerts. Immutable. */
   type: "churn" | "cart";
-  /** Number of worker pods. More workers than the topic has partitions would sit idle, so the operator refuses that (condition ConfigValid=False, reason ParallelismAbovePartitions). Changed by 'kubectl scale'. */
+  /** Number of worker pods. More workers than the topic has partitions would sit idle, so the operator refuses a value above the partition count: it applies nothing of that spec (the workers keep running as before) and reports ConfigValid=False and Degraded=True with reason ParallelismAboveTopicPartitions until the topic has enough partitions or the value is lowered. Changed by 'kubectl scale'. Defaults to 1. */
   parallelism: number;
-  /** When true, the workers are scaled to zero; checkpoints are kept. */
+  /** When true, the workers are scaled to zero; checkpoints are kept. Defaults to false. */
   suspend: boolean;
   /** Changing this value rolls the workers without any other spec change (for example the date of the restart). */
   restartNonce?: string;
-  /** A worker pod Pending for longer than this makes the job Degraded (reason PodPendingTooLong). */
+  /** A worker pod Pending for longer than this makes the job Degraded (reason PodPendingTooLong). Defaults to 300. */
   podPendingTimeoutSeconds: number;
   /** Where the events come from. */
   kafka: ProcessingJobSpecKafka;
   /** Where the scores are written. */
   redis: ProcessingJobSpecRedis;
-  /** The ONNX model that scores the features. Default the model bundled for the job type. */
+  /** The ONNX model that scores the features. Defaults to the model bundled for the job type. */
   model?: ProcessingJobSpecModel;
   /** Checkpoints of worker state and Kafka offsets, on a volume shared by the workers. */
   checkpoint: ProcessingJobSpecCheckpoint;
@@ -201,7 +201,7 @@ export interface ProcessingJobSpec {
   cart?: ProcessingJobSpecCart;
   /** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */
   alerts?: ProcessingJobSpecAlerts;
-  /** Worker image; default the image the operator was started with (--worker-image). */
+  /** Worker image. Defaults to the image the operator was started with (--worker-image). */
   image?: string;
   /** Pull policy of the worker image. */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";

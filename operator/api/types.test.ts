@@ -34,6 +34,17 @@ describe('ProcessingJob API types', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('says the default in the description of every field that has one (kubectl explain shows no schema default)', () => {
+    const schema = loadCrdSchema(crdPath);
+    const silent: string[] = [];
+    walk(schema.properties!.spec!, 'spec', (p, s) => {
+      if (s.default === undefined || typeof s.default === 'object') return;
+      const shown = s.default === '' ? "''" : String(s.default);
+      if (!s.description?.includes(`Defaults to ${shown}`)) silent.push(`${p} (default ${shown})`);
+    });
+    expect(silent).toEqual([]);
+  });
+
   it('makes a field with a schema default required, and one without optional', () => {
     const out = generateTypes({
       type: 'object',

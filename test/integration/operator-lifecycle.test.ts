@@ -77,12 +77,16 @@ describe('operator: a ProcessingJob through its life', () => {
   });
 
   // 'pj.sluice.dev': other tests may install look-alike CRDs that share the short name for a while.
-  it('shows TYPE, PARALLELISM, READY, PHASE and AGE in kubectl get pj, and kubectl wait works', async () => {
+  it('shows TYPE, PARALLELISM, READY, LAG, PHASE and AGE in kubectl get pj (and the Ready reason with -o wide), and kubectl wait works', async () => {
     await ready('churn', 2);
     const table = await cluster.kubectl('get', 'pj.sluice.dev', '-n', ns);
     const [header, row] = table.trim().split('\n');
-    expect(header!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'PHASE', 'AGE']);
-    expect(row!.split(/\s+/).slice(0, 5)).toEqual(['churn', 'churn', '2', '2', 'Running']);
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'LAG', 'PHASE', 'AGE']);
+    // LAG stays empty until the workers have committed offsets (KWOK pods run no worker).
+    expect(row!.split(/\s+/).filter((cell) => !/^\d+$/.test(cell) || cell === '2').slice(0, 5)).toEqual(['churn', 'churn', '2', '2', 'Running']);
+    const wide = (await cluster.kubectl('get', 'pj.sluice.dev', '-n', ns, '-o', 'wide')).trim().split('\n');
+    expect(wide[0]!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'LAG', 'PHASE', 'AGE', 'REASON', 'CHECKPOINT', 'TOPIC']);
+    expect(wide[1]).toMatch(/\sRunning\s+\S+\s+WorkersReady\s/);
     const waited = await cluster.kubectl('wait', '--for=condition=Ready', 'processingjobs.sluice.dev/churn', '-n', ns, '--timeout=30s');
     expect(waited).toContain('condition met');
   });
