@@ -12,6 +12,16 @@ export class ModelMismatchError extends Error {
 }
 
 /** Output names tried first; otherwise the model's first output. */
+/**
+ * onnxruntime starts a telemetry uploader with its first session and, in an image
+ * without a CA bundle, prints a coloured non-JSON warning about it into the
+ * worker's JSON log. The variable is read when the runtime's environment is
+ * created, so it is set before the first session (a user's own value wins).
+ */
+function disableOnnxTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+}
+
 const PROBABILITY_OUTPUTS = ['probability', 'probabilities', 'output_probability'];
 
 /**
@@ -56,6 +66,7 @@ export class Scorer {
     checkFeatureNames(path, meta.get('feature_names'), expectedFeatures);
     const { name: outputName, columns } = pickOutput(path, graph.output);
     let session: ort.InferenceSession;
+    disableOnnxTelemetry();
     try {
       // Workers scale by processes (one per partition set), not threads.
       session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
