@@ -41,7 +41,7 @@ describe('sluice command-line errors', () => {
   it('requires the job file and names the flag', async () => {
     const r = await cli('run');
     expect(r.code).toBe(1);
-    expect(r.err).toContain("required option '-f, --file <job.yaml>' not specified");
+    expect(r.err).toContain("required option '-f, --file <path...>' not specified");
   });
 
   it('reports a missing job file as one line, without a stack', async () => {

@@ -5,6 +5,7 @@ import { CliError, describeError } from './errors.js';
 import { demoCommand } from './commands/demo.js';
 import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
 import { stopCommand } from './commands/stop.js';
 import { packageRoot } from '../lib/package-root.js';
 
@@ -20,7 +21,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('Real-time stream-processing jobs (churn and cart scoring) on Kubernetes, or locally')
     .version((JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version)
     .enablePositionalOptions();
-  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), demoCommand(), produceCommand()]) {
+  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), demoCommand(), produceCommand()]) {
     program.addCommand(cmd);
   }
   configure(program, options.output);

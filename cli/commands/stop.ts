@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
-import { listRunStates, livePids, readRunState, removeRunState, type RunState } from '../local/run-state.js';
+import { isAlive, listRunStates, livePids, readRunState, removeRunState, stopRequestFile, type RunState } from '../local/run-state.js';
 import { stopRun } from '../local/stop-run.js';
 import { duration } from '../options.js';
 
@@ -35,10 +36,24 @@ export function stopCommand(): Command {
           return state;
         });
       }
+      const requested = new Set(states.map((s) => s.job));
+      const all = listRunStates(stateDir);
       for (const state of states) {
         const pids = livePids(state);
         if (pids.length === 0) {
-          process.stdout.write(`job '${state.job}' was not running; removed its stale pid file\n`);
+          process.stdout.write(
+            state.failed
+              ? `job '${state.job}' was given up (${state.failed.reason}); removed its state\n`
+              : `job '${state.job}' was not running; removed its stale pid file\n`,
+          );
+        } else if (sharesSupervisor(state, all, requested)) {
+          // Its supervisor runs other jobs too, which go on: ask it to stop this one.
+          process.stdout.write(`stopping job '${state.job}' (pids ${pids.join(', ')})...\n`);
+          writeFileSync(stopRequestFile(stateDir, state.job), `${new Date().toISOString()}\n`);
+          const gone = await waitForState(stateDir, state.job, options.timeout * 1000);
+          const note = gone ? '' : '; its supervisor did not answer, so its workers were signalled';
+          if (!gone) await stopRun({ ...state, supervisorPid: 0 }, 5_000);
+          process.stdout.write(`job '${state.job}' stopped${note}\n`);
         } else {
           process.stdout.write(`stopping job '${state.job}' (pids ${pids.join(', ')})...\n`);
           const killed = await stopRun(state, options.timeout * 1000);
@@ -48,4 +63,19 @@ export function stopCommand(): Command {
         removeRunState(stateDir, state.job);
       }
     });
+}
+
+/** True when the job's supervisor also runs a job that is not being stopped now. */
+function sharesSupervisor(state: RunState, all: RunState[], requested: Set<string>): boolean {
+  if (!isAlive(state.supervisorPid)) return false;
+  return all.some((other) => other.supervisorPid === state.supervisorPid && !other.failed && !requested.has(other.job));
+}
+
+async function waitForState(stateDir: string, job: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!readRunState(stateDir, job)) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }

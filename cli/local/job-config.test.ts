@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/package-root.js';
 import { localWorkerConfigs } from './job-config.js';
-import { readJobFile } from './job-file.js';
+import { readJobFile, readJobs } from './job-file.js';
 
 const example = (name: string): string => join(packageRoot(), 'examples', name);
 const local = { checkpointRoot: '/tmp/ckpt', metricsPortBase: 9100, env: {} };
@@ -125,5 +125,28 @@ describe('reading a ProcessingJob file', () => {
     expect(() => readJobFile(file)).toThrow(/several ProcessingJobs \(mini, other\); pick one with --name/);
     expect(readJobFile(file, 'other').metadata.name).toBe('other');
     expect(() => readJobFile(file, 'third')).toThrow(/no ProcessingJob named 'third'/);
+  });
+});
+
+describe('reading the jobs of several files or a folder (start all)', () => {
+  it('reads every ProcessingJob of the examples folder, skipping the Secret beside the cart job', () => {
+    const jobs = readJobs([join(packageRoot(), 'examples')]);
+    expect(jobs.map((j) => j.job.metadata.name)).toEqual(['cart', 'churn']);
+    expect(jobs[0]!.file).toMatch(/examples\/cart-job\.yaml$/);
+  });
+
+  it('takes several files, and every job of a file that holds several', () => {
+    const one = minimal('  type: churn\n  kafka: { bootstrapServers: ["k:9092"] }\n  redis: { host: r }');
+    const two = jobFile(`${one}\n---\n${one.replace('name: mini', 'name: other')}`);
+    const jobs = readJobs([example('churn-job.yaml'), two]);
+    expect(jobs.map((j) => j.job.metadata.name)).toEqual(['churn', 'mini', 'other']);
+    expect(readJobs([example('churn-job.yaml'), two], ['other']).map((j) => j.job.metadata.name)).toEqual(['other']);
+    expect(() => readJobs([two], ['third'])).toThrow("no ProcessingJob named 'third' in");
+  });
+
+  it('refuses two jobs of one name, an empty folder, and a file without a job', () => {
+    expect(() => readJobs([example('churn-job.yaml'), example('churn-job.yaml')])).toThrow(/two ProcessingJobs named 'churn'/);
+    expect(() => readJobs([mkdtempSync(join(tmpdir(), 'sluice-empty-'))])).toThrow(/no \.yaml or \.yml files in this directory/);
+    expect(() => readJobs([jobFile('apiVersion: v1\nkind: Secret\nmetadata: { name: s }\n')])).toThrow(/no document with kind: ProcessingJob/);
   });
 });

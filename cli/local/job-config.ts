@@ -11,8 +11,13 @@ export interface LocalOverrides {
   redis?: { host: string; port: number };
   /** Checkpoints of job J go to `<checkpointRoot>/<J>`, shared by its workers like the PVC in a cluster. */
   checkpointRoot: string;
-  /** Worker n serves metrics on metricsPortBase + n. */
+  /** Worker n serves metrics on metricsPorts[n] when given, else on metricsPortBase + n. */
   metricsPortBase: number;
+  metricsPorts?: number[];
+  /** --consumer-group, --key-prefix, --smtp of `sluice run`. */
+  consumerGroup?: string;
+  keyPrefix?: string;
+  smtp?: { host: string; port: number };
   /** The environment the workers will see (model path variables are honoured there). */
   env?: NodeJS.ProcessEnv;
 }
@@ -54,15 +59,23 @@ export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides):
     );
   }
   const base = renderWorkerConfig(job, { workerImage: 'local' });
-  if (overrides.bootstrapServers) base.kafka.bootstrapServers = overrides.bootstrapServers;
-  if (overrides.redis) Object.assign(base.redis, overrides.redis);
+  applyFlags(base, overrides);
   // The model path the operator renders is a pod mount; the worker applies CHURN_MODEL_PATH/CART_MODEL_PATH itself.
   base.model = {};
   base.checkpoint.dir = `${overrides.checkpointRoot}/${metadata.name}`;
   return Array.from({ length: parallelism }, (_, i) => {
     const config = structuredClone(base);
     config.kafka.clientId = `sluice-${metadata.name}-local-${i}`;
-    config.metrics = { port: overrides.metricsPortBase + i };
+    config.metrics = { port: overrides.metricsPorts?.[i] ?? overrides.metricsPortBase + i };
     return config;
   });
+}
+
+/** What `sluice run`'s flags say of this machine's addresses and names. */
+function applyFlags(base: WorkerConfig, overrides: LocalOverrides): void {
+  if (overrides.bootstrapServers) base.kafka.bootstrapServers = overrides.bootstrapServers;
+  if (overrides.redis) Object.assign(base.redis, overrides.redis);
+  if (overrides.consumerGroup) base.kafka.consumerGroup = overrides.consumerGroup;
+  if (overrides.keyPrefix !== undefined) base.redis.keyPrefix = overrides.keyPrefix;
+  if (overrides.smtp && base.alerts) Object.assign(base.alerts.smtp, overrides.smtp);
 }

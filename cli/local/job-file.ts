@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
@@ -90,7 +90,67 @@ function pick(file: string, jobs: JobDocument[], name: string | undefined): JobD
  * holds several. The CRD schema's defaults are applied, as the API server would.
  */
 export function readJobFile(file: string, name?: string): JobDocument {
-  const job = pick(file, jobDocuments(file, readText(file)), name);
+  return checked(file, pick(file, jobDocuments(file, readText(file)), name));
+}
+
+/** A job and the file it came from. */
+export interface JobSource {
+  file: string;
+  job: JobDocument;
+}
+
+/** The YAML files of a directory (not recursive), in name order; a file path stands for itself. */
+function expand(path: string): { files: string[]; fromDir: boolean } {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // Not there: readText names it.
+  }
+  if (!isDir) return { files: [path], fromDir: false };
+  const files = readdirSync(path)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(path, f));
+  return { files, fromDir: true };
+}
+
+/**
+ * Every ProcessingJob in the given files and directories (the `start_flink_jobs.py`
+ * of the system Sluice replaces: start all of them with one command). A file may
+ * hold several jobs; a directory contributes its *.yaml / *.yml files that hold
+ * any (others, such as a Secret on its own, are skipped). `names` keeps only
+ * those jobs. Two jobs of one name are refused: local state is kept by name.
+ */
+export function readJobs(paths: string[], names: string[] = []): JobSource[] {
+  const found = paths.flatMap(jobsOf);
+  const seen = new Map<string, string>();
+  for (const { file, job } of found) {
+    const first = seen.get(job.metadata.name);
+    if (first) throw new CliError(`two ProcessingJobs named '${job.metadata.name}' (${first} and ${file}): local jobs are kept by name`);
+    seen.set(job.metadata.name, file);
+  }
+  if (names.length === 0) return found;
+  const missing = names.find((name) => !seen.has(name));
+  if (missing) throw new CliError(`no ProcessingJob named '${missing}' in ${paths.join(', ')} (found: ${[...seen.keys()].join(', ')})`);
+  return found.filter((s) => names.includes(s.job.metadata.name));
+}
+
+/** The jobs of one -f argument: a file, or the YAML files of a folder. */
+function jobsOf(path: string): JobSource[] {
+  const { files, fromDir } = expand(path);
+  if (fromDir && files.length === 0) throw new CliError(`${path}: no .yaml or .yml files in this directory`);
+  const found: JobSource[] = [];
+  for (const file of files) {
+    const docs = jobDocuments(file, readText(file));
+    if (docs.length === 0 && !fromDir) throw new CliError(`${file}: no document with kind: ProcessingJob`);
+    for (const job of docs) found.push({ file, job: checked(file, job) });
+  }
+  if (fromDir && found.length === 0) throw new CliError(`${path}: no ProcessingJob in its .yaml files`);
+  return found;
+}
+
+function checked(file: string, job: JobDocument): JobDocument {
   if (job.apiVersion !== API_VERSION) {
     throw new CliError(`${file}: apiVersion is '${job.apiVersion}', expected '${API_VERSION}'`);
   }

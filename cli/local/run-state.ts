@@ -1,17 +1,53 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The last exit of a worker process, as the supervisor saw it. */
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  at: string;
+  /** The worker's own last error or fatal log line (or its last line). */
+  reason: string;
+  /** The exit code says that restarting cannot help (a refused configuration...). */
+  permanent: boolean;
+}
+
+export interface WorkerRunState {
+  index: number;
+  /** 0 while no process runs (between restarts, after a permanent exit). */
+  pid: number;
+  logFile: string;
+  configFile?: string;
+  metricsPort: number;
+  /** starting: spawned, not ready yet; ready: /readyz said so; restarting: waiting to start again; failed: given up. */
+  status?: 'starting' | 'ready' | 'restarting' | 'failed';
+  restarts?: number;
+  lastExit?: WorkerExit;
+}
+
 /**
- * What `sluice run` records about a local job so that `sluice stop` (another
- * process, maybe another terminal) can end it: the supervisor's pid and its
- * workers' pids. One JSON file per job under `<stateDir>/`.
+ * What `sluice run` records about a local job so that `sluice stop` and
+ * `sluice status` (other processes, maybe another terminal) can find it: the
+ * supervisor's pid, its workers' pids, ports, logs and how they are doing. One
+ * JSON file per job under `<stateDir>/`; one supervisor may run several jobs.
  */
 export interface RunState {
   job: string;
   type: string;
+  /** The YAML file the job came from. */
+  file?: string;
   supervisorPid: number;
-  workers: { index: number; pid: number; logFile: string; metricsPort: number }[];
+  /** Every job this supervisor runs (itself included): stopping all of them may simply end the supervisor. */
+  siblings?: string[];
+  workers: WorkerRunState[];
   startedAt: string;
+  /** Set when the supervisor gave the job up (a permanent refusal): why, and the exit code it implies. */
+  failed?: { at: string; reason: string; exitCode: number };
+}
+
+/** A request, left by `sluice stop`, that the supervisor stop one of its jobs. */
+export function stopRequestFile(stateDir: string, job: string): string {
+  return join(stateDir, `${job}.stop`);
 }
 
 export function runStateFile(stateDir: string, job: string): string {
@@ -62,6 +98,8 @@ export function listRunStates(stateDir: string): RunState[] {
 }
 
 export function isAlive(pid: number): boolean {
+  // kill(0) would signal our own process group, kill(-n) a group: neither is a pid.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -71,7 +109,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** The pids of a run that are still alive: supervisor first. */
+/**
+ * The pids of a run that are still alive: supervisor first. A job the
+ * supervisor gave up has none, even while the supervisor runs other jobs.
+ */
 export function livePids(state: RunState): number[] {
-  return [state.supervisorPid, ...state.workers.map((w) => w.pid)].filter((pid) => pid > 0 && isAlive(pid));
+  const supervisor = state.failed ? [] : [state.supervisorPid];
+  return [...supervisor, ...state.workers.map((w) => w.pid)].filter((pid) => pid > 0 && isAlive(pid));
 }

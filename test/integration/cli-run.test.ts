@@ -167,8 +167,29 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
       { cwd: dir, env: { CART_ABANDON_THRESHOLD: 'high' }, timeoutMs: 60_000 },
     );
     expect(r.code).toBe(2);
-    expect(r.output).toContain('worker 0 refused its configuration');
+    // The worker's own reason on the terminal, and no restart loop.
+    expect(r.output).toContain(
+      '[cart] worker 0 exited with code 2: it refused its configuration: environment variable CART_ABANDON_THRESHOLD="high" is not a number; not restarting it',
+    );
+    expect(r.output).not.toContain('restarting in');
     expect(r.output).toContain(`error: job 'cart' stopped: a worker refused its configuration: environment variable CART_ABANDON_THRESHOLD="high" is not a number`);
+  });
+
+  it('--detach does not report success when a worker refuses to start: it exits 1 with the reason', async () => {
+    const r = await runCliToEnd(
+      [
+        'run', '-f', join(repoRoot, 'examples', 'cart-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+        '--metrics-port', String(await freePorts(1)), '--detach',
+      ],
+      { cwd: dir, env: { CART_ABANDON_THRESHOLD: 'high' }, timeoutMs: 60_000 },
+    );
+    expect(r.code).toBe(1);
+    expect(r.output).toContain(`job 'cart' stopped: a worker refused its configuration: environment variable CART_ABANDON_THRESHOLD="high" is not a number`);
+    expect(r.output).toMatch(/error: not every job started cleanly/);
+    // What `sluice status` shows until the next run: the job was given up, and why.
+    const stop = await runCliToEnd(['stop', 'cart', '--state-dir', join(dir, 'state')], { cwd: dir });
+    expect(stop.output).toContain("job 'cart' was given up (a worker refused its configuration");
   });
 
   it('--detach starts the job in the background and returns; sluice stop ends it', async () => {
@@ -179,9 +200,10 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     ];
     const started = await runCliToEnd(['run', ...args, '--detach'], { cwd: dir, timeoutMs: 30_000 });
     expect(started.code).toBe(0);
-    const m = started.output.match(/job '(.+)' running in the background \(supervisor pid (\d+), 2 worker\(s\)\)/);
-    expect(m?.[1]).toBe(name);
-    const supervisor = Number(m![2]);
+    // It returns once the workers are ready, and says so.
+    expect(started.output).toMatch(new RegExp(`job '${name}': 2/2 churn worker\\(s\\) ready; metrics ports \\d+, \\d+`));
+    const m = started.output.match(/running in the background \(supervisor pid (\d+)\)/);
+    const supervisor = Number(m![1]);
     expect(isAlive(supervisor)).toBe(true);
 
     // A second start of the same job is refused while it runs.
