@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { CliError, describeError } from './errors.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { demoCommand } from './commands/demo.js';
 import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
@@ -21,7 +22,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('Real-time stream-processing jobs (churn and cart scoring) on Kubernetes, or locally')
     .version((JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version)
     .enablePositionalOptions();
-  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), demoCommand(), produceCommand()]) {
+  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), dashboardCommand(), demoCommand(), produceCommand()]) {
     program.addCommand(cmd);
   }
   configure(program, options.output);

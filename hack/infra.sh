@@ -7,11 +7,11 @@
 #   hack/infra.sh env                     print the merged env.json
 #   hack/infra.sh reset                   down everything and delete all state (keeps the cache)
 #
-# Components: kafka redis smtp kube docker (default: all). Each lives in
+# Components: kafka redis smtp kube docker chromium (default: all). Each lives in
 # hack/<component>.sh with the same verbs. Everything listens on 127.0.0.1.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(redis smtp kafka kube docker)
+ALL=(redis smtp kafka kube docker chromium)
 
 merge_env() {
   node -e '

@@ -12,6 +12,7 @@ export interface Infra {
   smtp?: { host: string; port: number; maildir: string };
   kube?: { kubeconfig: string; server: string; kubectl: string; helm: string; kind: string; binDir: string };
   docker?: { host: string; baseImage: string };
+  chromium?: { executablePath: string };
 }
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -37,6 +38,7 @@ export const redis = (): NonNullable<Infra['redis']> => need('redis');
 export const smtp = (): NonNullable<Infra['smtp']> => need('smtp');
 export const kube = (): NonNullable<Infra['kube']> => need('kube');
 export const docker = (): NonNullable<Infra['docker']> => need('docker');
+export const chromium = (): NonNullable<Infra['chromium']> => need('chromium');
 
 /** The raw RFC 5322 messages the test SMTP server has received, oldest first. */
 export function receivedMails(): string[] {
