@@ -4,6 +4,7 @@ import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { CliError, describeError } from './errors.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { demoCommand } from './commands/demo.js';
+import { logsCommand } from './commands/logs.js';
 import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
@@ -22,7 +23,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('Real-time stream-processing jobs (churn and cart scoring) on Kubernetes, or locally')
     .version((JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version)
     .enablePositionalOptions();
-  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), dashboardCommand(), demoCommand(), produceCommand()]) {
+  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), dashboardCommand(), logsCommand(), demoCommand(), produceCommand()]) {
     program.addCommand(cmd);
   }
   configure(program, options.output);

@@ -38,9 +38,14 @@ export function stopCommand(): Command {
       }
       const requested = new Set(states.map((s) => s.job));
       const all = listRunStates(stateDir);
+      // Supervisors ended here: their other requested jobs ended with them.
+      const ended = new Set<number>();
       for (const state of states) {
         const pids = livePids(state);
-        if (pids.length === 0) {
+        if (ended.has(state.supervisorPid) && !state.failed) {
+          await stopRun({ ...state, supervisorPid: 0 }, options.timeout * 1000);
+          process.stdout.write(`job '${state.job}' stopped\n`);
+        } else if (pids.length === 0) {
           process.stdout.write(
             state.failed
               ? `job '${state.job}' was given up (${state.failed.reason}); removed its state\n`
@@ -57,6 +62,7 @@ export function stopCommand(): Command {
         } else {
           process.stdout.write(`stopping job '${state.job}' (pids ${pids.join(', ')})...\n`);
           const killed = await stopRun(state, options.timeout * 1000);
+          ended.add(state.supervisorPid);
           const note = killed.length > 0 ? `; had to SIGKILL ${killed.join(', ')}` : '';
           process.stdout.write(`job '${state.job}' stopped${note}\n`);
         }

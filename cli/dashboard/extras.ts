@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
-import { GroupConsumer, TopicAdmin } from '../../workers/runtime/kafka.js';
+import { GroupConsumer, TopicAdmin } from '../../lib/kafka/client.js';
 import type { JobView } from '../status/model.js';
 
 export interface AlertView {

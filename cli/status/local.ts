@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { WorkerConfig } from '../../workers/config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { isAlive, listRunStates, type RunState } from '../local/run-state.js';
 import { recentProblem } from '../local/worker-log.js';
 import { fromMetrics, rollUp, type JobView, type RateTracker, type WorkerView } from './model.js';

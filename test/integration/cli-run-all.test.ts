@@ -5,10 +5,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { EventGenerator } from '../../workers/events/generator.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { kafka, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
-import { removeTempDirsAfterAll, tempDir } from './worker-helpers.js';
-import { freePorts, runCliToEnd, startCli, type CliProcess } from './cli-helpers.js';
+import { removeTempDirsAfterAll, tempDir } from '../support/workers.js';
+import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
 
 const EVENTS = 8_000;
 const USERS = 300;
@@ -124,6 +124,15 @@ describe('sluice run -f <folder>: the churn and cart examples side by side', () 
     expect(view.cart).toBeGreaterThan(0);
     // CART_ABANDON_THRESHOLD=0.5 from the environment, not the .env's 1: some carts alerted.
     expect(view.sent).toBeGreaterThan(0);
+
+    // sluice status sees both, with their workers, ports and partitions.
+    const status = await runCliToEnd(['status', '-o', 'json', '--interval', '1s', '--state-dir', join(dir, 'state')], { cwd: dir });
+    expect(status.code).toBe(0);
+    const seen = (JSON.parse(status.output) as { jobs: Array<{ name: string; ready: number; workers: Array<{ metricsPort: number; partitions: unknown[] }> }> }).jobs;
+    expect(seen.map((j) => [j.name, j.ready]).sort()).toEqual([[cart, 1], [churn, 2]].sort());
+    expect(seen.flatMap((j) => j.workers.map((w) => w.metricsPort)).sort()).toEqual([...ports].sort());
+    const table = await runCliToEnd(['status', '--interval', '1s', '--state-dir', join(dir, 'state')], { cwd: dir });
+    expect(table.output).toMatch(new RegExp(`^${churn}\\s+churn\\s+running\\s+2/2\\s`, 'm'));
 
     // sluice stop with no name stops both.
     const stop = await runCliToEnd(['stop', '--state-dir', join(dir, 'state')], { cwd: dir });

@@ -198,7 +198,7 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
       '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
       '--metrics-port', String(await freePorts(2)),
     ];
-    const started = await runCliToEnd(['run', ...args, '--detach'], { cwd: dir, timeoutMs: 30_000 });
+    const started = await runCliToEnd(['run', ...args, '--detach', '--wait', '80s'], { cwd: dir, timeoutMs: 90_000 });
     expect(started.code).toBe(0);
     // It returns once the workers are ready, and says so.
     expect(started.output).toMatch(new RegExp(`job '${name}': 2/2 churn worker\\(s\\) ready; metrics ports \\d+, \\d+`));

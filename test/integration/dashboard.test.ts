@@ -4,11 +4,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { EventGenerator } from '../../workers/events/generator.js';
-import { createTopic, deleteTopics } from '../../workers/runtime/kafka.js';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { launchBrowser } from '../support/browser.js';
 import { kafka, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
-import { freePorts, startCli, type CliProcess } from './cli-helpers.js';
-import { produceEvents, removeTempDirsAfterAll, tempDir } from './worker-helpers.js';
+import { freePorts, startCli, type CliProcess } from '../support/cli.js';
+import { produceEvents, removeTempDirsAfterAll, tempDir } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 
