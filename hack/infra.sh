@@ -7,11 +7,13 @@
 #   hack/infra.sh env                     print the merged env.json
 #   hack/infra.sh reset                   down everything and delete all state (keeps the cache)
 #
-# Components: kafka redis smtp kube docker chromium (default: all). Each lives in
-# hack/<component>.sh with the same verbs. Everything listens on 127.0.0.1.
+# Components: podnet redis smtp kafka kube docker chromium node (default: all, in that
+# order; down goes the other way). Each lives in hack/<component>.sh with the
+# same verbs. Every server listens on 127.0.0.1; podnet is the bridge through
+# which the pods of the real node (node) reach them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(redis smtp kafka kube docker chromium)
+ALL=(podnet redis smtp kafka kube docker chromium node)
 
 merge_env() {
   node -e '
@@ -25,6 +27,13 @@ merge_env() {
 
 verb=${1:-status}; shift || true
 components=("$@"); (( ${#components[@]} )) || components=("${ALL[@]}")
+
+# down: the other way round (the node's pods are deleted through the API server,
+# the pod network goes last).
+if [[ $verb == down ]]; then
+  reversed=(); for ((i = ${#components[@]} - 1; i >= 0; i--)); do reversed+=("${components[i]}"); done
+  components=("${reversed[@]}")
+fi
 
 case $verb in
   up|status|down)
@@ -44,7 +53,7 @@ case $verb in
     ;;
   env) merge_env; cat "$INFRA_DIR/env.json" ;;
   reset)
-    for c in "${ALL[@]}"; do bash "$REPO_ROOT/hack/$c.sh" down || true; done
+    for ((i = ${#ALL[@]} - 1; i >= 0; i--)); do bash "$REPO_ROOT/hack/${ALL[i]}.sh" down || true; done
     rm -rf "$INFRA_DIR"
     log "state removed; cache kept at $SLUICE_CACHE"
     ;;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane without Docker, for the operator and e2e tests:
-# etcd, kube-apiserver (RBAC), kube-controller-manager (ReplicaSets, Pods, GC,
-# host-path PV provisioning), kube-scheduler and KWOK, which keeps fake Nodes
-# Ready and moves their Pods to Running/Ready (no container really runs).
+# etcd, kube-apiserver (RBAC), kube-controller-manager (ReplicaSets, Pods, GC),
+# kube-scheduler, a host-path volume provisioner (hack/kube/provisioner.mjs) and
+# KWOK, which keeps fake Nodes Ready and moves their Pods to Running/Ready (no
+# container really runs). hack/node.sh adds a real node.
 # Binaries (plus kubectl, helm and kind) are built once from the Go module proxy
 # and cached in $SLUICE_CACHE/bin.
 #
@@ -41,6 +42,7 @@ install() {
 }
 
 pki() {
+  kubelet_client_cert
   [[ -f $PKI/admin.token ]] && return 0
   mkdir -p "$PKI"
   (
@@ -55,6 +57,20 @@ pki() {
     # One cluster-admin identity for tests and the control-plane components.
     echo "$token,sluice-admin,sluice-admin,system:masters" > tokens.csv
     echo "$token" > admin.token
+  )
+  kubelet_client_cert
+}
+
+# The API server's identity towards kubelets (kubectl logs/exec/port-forward on
+# the real node of hack/node.sh), in the group that may do anything.
+kubelet_client_cert() {
+  [[ -f $PKI/ca.key && ! -f $PKI/apiserver-kubelet-client.crt ]] || return 0
+  (
+    cd "$PKI"
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver-kubelet-client.key -out apiserver-kubelet-client.csr \
+      -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+    openssl x509 -req -in apiserver-kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out apiserver-kubelet-client.crt -days 3650 2>/dev/null
   )
 }
 
@@ -80,7 +96,10 @@ KC
 
 kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 apiserver_ready() { kc get --raw /readyz >/dev/null 2>&1; }
-healthy() { pid_alive etcd && pid_alive kube-apiserver && pid_alive kube-controller-manager && pid_alive kube-scheduler && pid_alive kwok && apiserver_ready; }
+# An API server started before it knew how to reach a kubelet (an older hack/kube.sh).
+apiserver_current() { tr '\0' ' ' < "/proc/$(cat "$INFRA_DIR/kube-apiserver.pid")/cmdline" 2>/dev/null | grep -q -- '--kubelet-client-certificate'; }
+SERVERS=(etcd kube-apiserver kube-controller-manager kube-scheduler pv-provisioner kwok)
+healthy() { local c; for c in "${SERVERS[@]}"; do pid_alive "$c" || return 1; done; apiserver_ready; }
 
 start_etcd() {
   pid_alive etcd && return 0
@@ -92,7 +111,11 @@ start_etcd() {
 }
 
 start_apiserver() {
-  pid_alive kube-apiserver && return 0
+  if pid_alive kube-apiserver; then
+    apiserver_current && return 0
+    log "restarting kube-apiserver with the kubelet client flags (for the real node)"
+    stop_pid kube-apiserver
+  fi
   start_bg kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -100,7 +123,9 @@ start_apiserver() {
     --token-auth-file "$PKI/tokens.csv" --authorization-mode RBAC \
     --service-cluster-ip-range 10.96.0.0/16 --allow-privileged=true \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
-    --service-account-signing-key-file "$PKI/sa.key" --cert-dir "$PKI"
+    --service-account-signing-key-file "$PKI/sa.key" --cert-dir "$PKI" \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP
   wait_for kube-apiserver 120 apiserver_ready || die "kube-apiserver did not become ready: $(tail -5 "$LOG_DIR/kube-apiserver.log")"
 }
 
@@ -113,6 +138,8 @@ start_controllers() {
   pid_alive kube-scheduler || start_bg kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$KUBECONFIG_FILE" --authentication-kubeconfig "$KUBECONFIG_FILE" --authorization-kubeconfig "$KUBECONFIG_FILE" \
     --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --leader-elect=false
+  # Directories under .infra/kube/volumes that any pod's user may write (see the script).
+  pid_alive pv-provisioner || start_bg pv-provisioner node "$REPO_ROOT/hack/kube/provisioner.mjs" --kubeconfig "$KUBECONFIG_FILE" --dir "$DIR/volumes"
   # Pods annotated kwok.x-k8s.io/status=custom keep the status a test writes
   # (that is how tests play a kubelet reporting CrashLoopBackOff and the like).
   pid_alive kwok || start_bg kwok "$BIN/kwok" --kubeconfig "$KUBECONFIG_FILE" --config "$REPO_ROOT/hack/kube/kwok-stages.yaml" \
@@ -122,8 +149,8 @@ start_controllers() {
 }
 
 seed_cluster() {
-  # Fake nodes KWOK keeps Ready, and a default StorageClass whose PVCs the
-  # controller-manager's host-path provisioner binds (it serves any access mode).
+  # Fake nodes KWOK keeps Ready, and a default StorageClass whose PVCs
+  # hack/kube/provisioner.mjs binds (it serves any access mode).
   local i
   for ((i = 0; i < NODES; i++)); do
     kc apply --server-side --field-manager sluice-hack -f - >/dev/null <<NODE
@@ -138,13 +165,16 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "250"}
 NODE
   done
+  # A class's provisioner cannot change: one of an older hack/kube.sh is replaced (its volumes stay bound).
+  local was; was=$(kc get storageclass standard -o jsonpath='{.provisioner}' 2>/dev/null) || true
+  [[ -z $was || $was == sluice.dev/host-path ]] || kc delete storageclass standard >/dev/null
   kc apply --server-side --field-manager sluice-hack -f - >/dev/null <<'SC'
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata:
   name: standard
   annotations: {storageclass.kubernetes.io/is-default-class: "true"}
-provisioner: kubernetes.io/host-path
+provisioner: sluice.dev/host-path
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
 SC
@@ -156,7 +186,7 @@ SC
 up() {
   take_lock kube 1800
   install
-  if healthy; then status; return 0; fi
+  if healthy && apiserver_current; then status; return 0; fi
   mkdir -p "$DIR"
   pki
   kubeconfig
@@ -170,21 +200,22 @@ up() {
 
 status() {
   if healthy; then
-    echo "kube: up https://127.0.0.1:$APISERVER_PORT (KUBECONFIG=$KUBECONFIG_FILE; $(kc get nodes --no-headers 2>/dev/null | wc -l) kwok nodes)"
+    echo "kube: up https://127.0.0.1:$APISERVER_PORT (KUBECONFIG=$KUBECONFIG_FILE; $(kc get nodes -l type=kwok --no-headers 2>/dev/null | wc -l) kwok nodes)"
   else
-    local c; for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do pid_alive $c || echo "kube: $c is not running (log: $LOG_DIR/$c.log)"; done
+    local c; for c in "${SERVERS[@]}"; do pid_alive $c || echo "kube: $c is not running (log: $LOG_DIR/$c.log)"; done
     echo "kube: down"; return 1
   fi
 }
 
 down() {
   local c
-  for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
+  for c in kwok pv-provisioner kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
   drop_fragment kube
   echo "kube: down"
 }
 
 for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do forget_stale_pid "$c" "$BIN/$c"; done
+forget_stale_pid pv-provisioner "hack/kube/provisioner.mjs --kubeconfig $KUBECONFIG_FILE"
 
 case ${1:-status} in
   install) install ;;

@@ -16,6 +16,16 @@ mkdir -p "$SLUICE_CACHE" "$INFRA_DIR" "$LOG_DIR"
 INFRA_DIR=$(cd -P "$INFRA_DIR" && pwd)
 LOG_DIR=$INFRA_DIR/logs
 
+# The pod network of the real node (hack/podnet.sh): a bridge whose address host
+# servers can listen on (Kafka) or be reached at through DNAT (Redis, SMTP, the
+# API server), for the pods of hack/node.sh.
+POD_BRIDGE=sluice0
+POD_GATEWAY=10.250.0.1
+POD_SUBNET=10.250.0.0/24
+POD_PREFIX_LEN=24
+# pod_bridge_up: the bridge exists and carries its address (servers may bind to it).
+pod_bridge_up() { ip -4 -o addr show dev "$POD_BRIDGE" 2>/dev/null | grep -q " $POD_GATEWAY/"; }
+
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -7,12 +7,17 @@ import { join, resolve } from 'node:path';
  * fails with the command that starts it: it never skips and never mocks.
  */
 export interface Infra {
-  kafka?: { brokers: string[] };
+  /** podBrokers: the listener on the pod bridge, for the real node's pods (when hack/podnet.sh was up at the broker's start). */
+  kafka?: { brokers: string[]; podBrokers?: string[] };
   redis?: { host: string; port: number };
   smtp?: { host: string; port: number; maildir: string };
   kube?: { kubeconfig: string; server: string; kubectl: string; helm: string; kind: string; binDir: string };
   docker?: { host: string; baseImage: string };
   chromium?: { executablePath: string };
+  /** How the real node's pods reach the host's Redis and SMTP server (hack/podnet.sh). */
+  podnet?: { bridge: string; subnet: string; gateway: string; redis: { host: string; port: number }; smtp: { host: string; port: number }; apiServer: string };
+  /** The real node (hack/node.sh): what a pod spec needs to land there, and its containerd. */
+  node?: { name: string; nodeSelector: Record<string, string>; tolerations: Array<Record<string, string>>; containerd: string; podSubnet: string };
 }
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -39,6 +44,8 @@ export const smtp = (): NonNullable<Infra['smtp']> => need('smtp');
 export const kube = (): NonNullable<Infra['kube']> => need('kube');
 export const docker = (): NonNullable<Infra['docker']> => need('docker');
 export const chromium = (): NonNullable<Infra['chromium']> => need('chromium');
+export const podnet = (): NonNullable<Infra['podnet']> => need('podnet');
+export const node = (): NonNullable<Infra['node']> => need('node');
 
 /** The raw RFC 5322 messages the test SMTP server has received, oldest first. */
 export function receivedMails(): string[] {

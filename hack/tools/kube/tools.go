@@ -1,7 +1,7 @@
 //go:build tools
 
-// Package tools pins the upstream Kubernetes control-plane commands that
-// hack/cluster.sh builds. Nothing here is Sluice code: the module only exists so
+// Package tools pins the upstream Kubernetes control-plane and node commands that
+// hack/kube.sh and hack/node.sh build. Nothing here is Sluice code: the module only exists so
 // that `go build` can resolve k8s.io/kubernetes, whose staging modules are
 // published at v0.0.0 and need the replace block in go.mod.
 package tools
@@ -11,5 +11,6 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
