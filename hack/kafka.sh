@@ -11,6 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NAME=kafka
 PORT=39092
 CONTROLLER_PORT=39093
+# The listener for the real node's pods, on the pod bridge (hack/podnet.sh) when it exists.
+PODS_PORT=39094
 HERE=$REPO_ROOT/hack/kafka
 LIBS=$SLUICE_CACHE/kafka/libs
 STATE=$INFRA_DIR/kafka
@@ -21,13 +23,21 @@ START_TIMEOUT=${SLUICE_KAFKA_START_TIMEOUT:-180}
 JAVA_OPTS=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
   "-Dlog4j2.configurationFile=$HERE/log4j2.properties" -Dlog4j2.shutdownHookEnabled=false)
 
-fragment() { write_fragment "$NAME" "{\"kafka\":{\"brokers\":[\"127.0.0.1:$PORT\"]}}"; }
+# The broker's listeners are fixed at start: clients in pods are told about the
+# pod listener only when the running broker has it.
+fragment() {
+  local pods=
+  grep -q "PODS://$POD_GATEWAY:$PODS_PORT" "$CONFIG" 2>/dev/null && pods=",\"podBrokers\":[\"$POD_GATEWAY:$PODS_PORT\"]"
+  write_fragment "$NAME" "{\"kafka\":{\"brokers\":[\"127.0.0.1:$PORT\"]$pods}}"
+}
 
 ready() { port_open "$PORT" && node "$HERE/ready.mjs" "127.0.0.1:$PORT"; }
 
 status() {
   if pid_alive "$NAME" && ready >/dev/null 2>&1; then
-    echo "kafka: up 127.0.0.1:$PORT pid $(cat "$INFRA_DIR/$NAME.pid")"
+    local pods=
+    grep -q "PODS://$POD_GATEWAY:$PODS_PORT" "$CONFIG" 2>/dev/null && pods=", pods: $POD_GATEWAY:$PODS_PORT"
+    echo "kafka: up 127.0.0.1:$PORT$pods pid $(cat "$INFRA_DIR/$NAME.pid")"
   else
     echo "kafka: down"
     return 1
@@ -56,11 +66,18 @@ install() {
   mv "$tmp" "$LIBS"
 }
 
+# render: server.properties as it should be now (with the pod listener when the pod bridge is up).
+render() {
+  local pods=
+  pod_bridge_up && pods=",PODS://$POD_GATEWAY:$PODS_PORT"
+  sed -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@PODS@|$pods|g" "$HERE/server.properties"
+}
+
 # configure: server.properties from the template; the storage is formatted once
 # (meta.properties marks a formatted log dir), with a fresh cluster id.
 configure() {
   mkdir -p "$DATA_DIR"
-  sed "s|@DATA_DIR@|$DATA_DIR|g" "$HERE/server.properties" > "$CONFIG"
+  render > "$CONFIG"
   [[ -f $DATA_DIR/meta.properties ]] && return 0
   local cluster_id
   # A Kafka Uuid: 16 random bytes, base64url without padding; never starting
@@ -81,9 +98,15 @@ up() {
   # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
   take_lock "$NAME" 600
   if pid_alive "$NAME" && ready >/dev/null 2>&1; then
-    fragment
-    status
-    return 0
+    # The pod bridge came after the broker started: restart it with the pod listener.
+    # (Nothing else restarts a running broker: other checkouts share it.)
+    if ! pod_bridge_up || grep -q "PODS://$POD_GATEWAY:$PODS_PORT" "$CONFIG"; then
+      fragment
+      status
+      return 0
+    fi
+    log "restarting the Kafka broker to add the pod listener $POD_GATEWAY:$PODS_PORT"
+    stop_pid "$NAME"
   fi
   if pid_alive "$NAME"; then
     # Ours and still starting (another `up` ran it): wait for it rather than restart.

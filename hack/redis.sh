@@ -24,6 +24,9 @@ up() {
   # Two engineers (or two test runs) may run `up` at once: one starts, the other waits and reports.
   take_lock "$NAME" 60
   if pid_alive "$NAME" && healthy; then
+    # A server started before pods could reach it (see below).
+    [[ $(redis-cli -h 127.0.0.1 -p "$PORT" CONFIG GET protected-mode | tail -1) == no ]] \
+      || redis-cli -h 127.0.0.1 -p "$PORT" CONFIG SET protected-mode no >/dev/null
     write_fragment "$NAME" "{\"redis\":{\"host\":\"127.0.0.1\",\"port\":$PORT}}"
     status
     return 0
@@ -36,8 +39,11 @@ up() {
   apt_install redis-server
   mkdir -p "$DATA_DIR"
   # Daemonize no: start_bg must hold the real server pid so down can stop it.
+  # Protected mode off: it stays bound to loopback, and the real node's pods reach
+  # it through DNAT (hack/podnet.sh) from their own addresses, which protected
+  # mode would refuse.
   start_bg "$NAME" redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DATA_DIR" \
-    --save "" --appendonly no --daemonize no
+    --save "" --appendonly no --daemonize no --protected-mode no
   if ! wait_for "redis on 127.0.0.1:$PORT" 30 healthy; then
     tail -n 20 "$LOG_DIR/$NAME.log" >&2 || true
     stop_pid "$NAME"
