@@ -1,6 +1,28 @@
 // Generated from crds/processingjobs.sluice.dev.yaml by operator/api/generate-types.ts. Do not edit.
 // Regenerate: npx tsx operator/api/generate-types.ts
 
+/** Built-in autoscaling (docs/autoscaling.md): the operator sizes the job from the topic's input rate, the lag and each worker's true processing rate (events per second of busy time), within [minParallelism, maxParallelism] and never above the topic's partitions, and explains every decision in status.autoscaling and in Events. While enabled in mode Scale the operator owns the number of workers and spec.parallelism (kubectl scale) is only the value used when autoscaling is off. If a HorizontalPodAutoscaler or a KEDA ScaledObject also scales this job, Sluice stops acting and says so in the Autoscaling condition. */
+export interface ProcessingJobSpecAutoscaling {
+  /** Turn the autoscaler on; off, spec.parallelism decides. Defaults to false. */
+  enabled: boolean;
+  /** 'Scale': the operator sets the number of workers. 'Recommend': it only reports what it would do (status.autoscaling, Events, metrics) and keeps running spec.parallelism workers. Defaults to Scale. */
+  mode: "Scale" | "Recommend";
+  /** Fewest workers; at least 1 unless spec.suspend is true (then no worker runs at all). Defaults to 1. */
+  minParallelism: number;
+  /** Most workers. Default, and always capped at, the topic's partition count (a worker beyond it would own no partition). */
+  maxParallelism?: number;
+  /** The longest acceptable time to work off the lag: the job is sized for the input rate plus lag / catchUpSeconds. Defaults to 300. */
+  catchUpSeconds: number;
+  /** Share of a worker's true processing rate the sizing plans for; the rest is headroom for bursts; a scale-up starts once the load passes halfway between this and 1. Defaults to 0.8. */
+  targetUtilization: number;
+  /** Rates (input, true processing rate) are averaged over this many seconds of observations. Longer is smoother, shorter reacts faster. Defaults to 30. */
+  metricsWindowSeconds: number;
+  /** A scale-up happens only when every recommendation of the last this-many seconds asked for more workers (and the load passed the scale-up threshold); it goes straight to the latest recommendation. Defaults to 30. */
+  scaleUpStabilizationSeconds: number;
+  /** A scale-down happens only after this many seconds without any scale, when every recommendation of that time asked for fewer workers (to the largest of them); two changes of direction (up then down, or down then up) are always at least this far apart. Defaults to 300. */
+  scaleDownStabilizationSeconds: number;
+}
+
 /** TLS to the brokers. */
 export interface ProcessingJobSpecKafkaTls {
   /** Connect with TLS. Defaults to true. */
@@ -189,6 +211,8 @@ export interface ProcessingJobSpec {
   restartNonce?: string;
   /** A worker pod Pending for longer than this makes the job Degraded (reason PodPendingTooLong). Defaults to 300. */
   podPendingTimeoutSeconds: number;
+  /** Built-in autoscaling (docs/autoscaling.md): the operator sizes the job from the topic's input rate, the lag and each worker's true processing rate (events per second of busy time), within [minParallelism, maxParallelism] and never above the topic's partitions, and explains every decision in status.autoscaling and in Events. While enabled in mode Scale the operator owns the number of workers and spec.parallelism (kubectl scale) is only the value used when autoscaling is off. If a HorizontalPodAutoscaler or a KEDA ScaledObject also scales this job, Sluice stops acting and says so in the Autoscaling condition. */
+  autoscaling?: ProcessingJobSpecAutoscaling;
   /** Where the events come from. */
   kafka: ProcessingJobSpecKafka;
   /** Where the scores are written. */
@@ -211,8 +235,38 @@ export interface ProcessingJobSpec {
   template?: ProcessingJobSpecTemplate;
 }
 
+/** What the autoscaler measured and decided (spec.autoscaling); absent when it is off. */
+export interface ProcessingJobStatusAutoscaling {
+  /** The mode the decision was made in. */
+  mode?: "Scale" | "Recommend";
+  /** Workers the worker Deployment runs now. */
+  currentParallelism?: number;
+  /** Workers the latest figures call for, within the bounds (in mode Recommend, what it would run). */
+  recommendedParallelism?: number;
+  /** Events per second arriving on the topic (growth of its end offsets), 2 significant digits. */
+  inputRate?: number;
+  /** Events one worker processes per second of busy time (its true rate, not what it happens to process), 2 significant digits. */
+  processingRatePerWorker?: number;
+  /** Events between the end of the topic and the workers' positions, 2 significant digits. */
+  lag?: number;
+  /** Seconds of input the lag holds (lag / input rate). */
+  lagSeconds?: number;
+  /** Partitions of the topic, the hard cap on workers. */
+  partitions?: number;
+  /** ScaleUp, ScaleDown, Steady (the workers fit the load) or Hold (not deciding: a rollout, a worker not ready, missing metrics, another autoscaler...; see reason). */
+  lastDecision?: "ScaleUp" | "ScaleDown" | "Steady" | "Hold";
+  /** The last decision in words, with its figures. */
+  reason?: string;
+  /** When the autoscaler last changed the number of workers. */
+  lastScaleTime?: string;
+  /** The direction of that change. */
+  lastScaleDirection?: "Up" | "Down";
+  /** When a change went the other way from the change before it (at most one per scale-down window). */
+  lastReversalTime?: string;
+}
+
 export interface ProcessingJobStatusConditionsItem {
-  /** Condition type (Ready, Progressing, Degraded, ConfigValid). */
+  /** Condition type (Ready, Progressing, Degraded, ConfigValid, Autoscaling). */
   type: string;
   /** True, False or Unknown. */
   status: "True" | "False" | "Unknown";
@@ -246,6 +300,8 @@ export interface ProcessingJobStatus {
   consumerLag?: number;
   /** When the workers last completed a checkpoint, as last reported by them. */
   lastCheckpointTime?: string;
-  /** Ready, Progressing, Degraded and ConfigValid (metav1.Condition). */
+  /** What the autoscaler measured and decided (spec.autoscaling); absent when it is off. */
+  autoscaling?: ProcessingJobStatusAutoscaling;
+  /** Ready, Progressing, Degraded, ConfigValid and, with spec.autoscaling, Autoscaling (metav1.Condition). */
   conditions?: ProcessingJobStatusConditionsItem[];
 }

@@ -85,7 +85,7 @@ describe('operator: a ProcessingJob through its life', () => {
     // LAG stays empty until the workers have committed offsets (KWOK pods run no worker).
     expect(row!.split(/\s+/).filter((cell) => !/^\d+$/.test(cell) || cell === '2').slice(0, 5)).toEqual(['churn', 'churn', '2', '2', 'Running']);
     const wide = (await cluster.kubectl('get', 'pj.sluice.dev', '-n', ns, '-o', 'wide')).trim().split('\n');
-    expect(wide[0]!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'LAG', 'PHASE', 'AGE', 'REASON', 'CHECKPOINT', 'TOPIC']);
+    expect(wide[0]!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'PARALLELISM', 'READY', 'LAG', 'PHASE', 'AGE', 'REASON', 'CHECKPOINT', 'TOPIC', 'DESIRED', 'LAG-SECONDS']);
     expect(wide[1]).toMatch(/\sRunning\s+\S+\s+WorkersReady\s/);
     const waited = await cluster.kubectl('wait', '--for=condition=Ready', 'processingjobs.sluice.dev/churn', '-n', ns, '--timeout=30s');
     expect(waited).toContain('condition met');

@@ -13,6 +13,7 @@ const topic = uniqueName('events');
 const base = () => ({ type: 'churn', parallelism: 1, kafka: { bootstrapServers: brokers, topic }, redis: { host: 'redis.example' } });
 type Spec = Record<string, unknown>;
 const withKafka = (kafkaExtra: Spec, extra: Spec = {}): Spec => ({ ...base(), kafka: { ...base().kafka, ...kafkaExtra }, ...extra });
+const autoscaled = (autoscaling: Spec, extra: Spec = {}): Spec => ({ ...base(), autoscaling: { enabled: true, ...autoscaling }, ...extra });
 
 /** [what is wrong, spec, a piece of the API server's message that names the problem] */
 const refused: [string, Spec, string][] = [
@@ -37,6 +38,17 @@ const refused: [string, Spec, string][] = [
   ['checkpoint size that is no quantity', { ...base(), checkpoint: { size: 'lots' } }, 'spec.checkpoint.size must be a positive quantity'],
   ['checkpoint interval of zero', { ...base(), checkpoint: { intervalSeconds: 0 } }, 'spec.checkpoint.intervalSeconds'],
   ['CPU request that is no quantity', { ...base(), resources: { requests: { cpu: 'lots' } } }, 'spec.resources.requests.cpu'],
+  ['autoscaling minimum above its maximum', autoscaled({ minParallelism: 4, maxParallelism: 2 }), 'spec.autoscaling.minParallelism: Invalid value: spec.autoscaling.minParallelism must not exceed spec.autoscaling.maxParallelism'],
+  ['autoscaling down to no worker on a running job', autoscaled({ minParallelism: 0 }), 'spec.autoscaling.minParallelism must be at least 1 while autoscaling is enabled'],
+  [
+    'a scale-down window shorter than the scale-up window',
+    autoscaled({ scaleUpStabilizationSeconds: 120, scaleDownStabilizationSeconds: 60 }),
+    'spec.autoscaling.scaleDownStabilizationSeconds must be at least spec.autoscaling.scaleUpStabilizationSeconds',
+  ],
+  ['a target utilisation above 100%', autoscaled({ targetUtilization: 1.5 }), 'spec.autoscaling.targetUtilization'],
+  ['a catch-up target of zero', autoscaled({ catchUpSeconds: 0 }), 'spec.autoscaling.catchUpSeconds'],
+  ['an unknown autoscaling mode', autoscaled({ mode: 'Auto' }), 'spec.autoscaling.mode: Unsupported value: "Auto"'],
+  ['an autoscaling maximum of zero', autoscaled({ maxParallelism: 0 }), 'spec.autoscaling.maxParallelism'],
 ];
 
 async function refusal(name: string, spec: Spec): Promise<string> {
@@ -65,6 +77,33 @@ describe('operator: invalid ProcessingJobs refused at admission', () => {
 
   it('refuses a name too long for the children it would get', async () => {
     expect(await refusal('x'.repeat(60), base())).toContain('metadata.name must start with a letter');
+  });
+
+  it('accepts autoscaling with every default filled in, and no minimum on a suspended job', async () => {
+    const job = await cluster.applyJob(ns, 'autoscaled', autoscaled({}));
+    expect(job.spec.autoscaling).toEqual({
+      enabled: true,
+      mode: 'Scale',
+      minParallelism: 1,
+      catchUpSeconds: 300,
+      targetUtilization: 0.8,
+      metricsWindowSeconds: 30,
+      scaleUpStabilizationSeconds: 30,
+      scaleDownStabilizationSeconds: 300,
+    });
+    expect((await cluster.applyJob(ns, 'parked', autoscaled({ minParallelism: 0 }, { suspend: true }))).spec.autoscaling?.minParallelism).toBe(0);
+  });
+
+  it('explains the autoscaling fields and their defaults in kubectl explain', async () => {
+    const text = await waitFor('the CRD in the OpenAPI document', 30_000, async () => {
+      const out = await cluster.kubectl('explain', 'processingjob.spec.autoscaling').catch(() => '');
+      return out.includes('catchUpSeconds') ? out : undefined;
+    });
+    for (const field of ['enabled', 'mode', 'minParallelism', 'maxParallelism', 'catchUpSeconds', 'targetUtilization', 'metricsWindowSeconds', 'scaleUpStabilizationSeconds', 'scaleDownStabilizationSeconds']) {
+      expect(text).toContain(field);
+    }
+    expect(text).toContain("Default, and always capped at, the topic's partition count");
+    expect(await cluster.kubectl('explain', 'processingjob.status.autoscaling.processingRatePerWorker')).toContain('per second of busy time');
   });
 
   it('refuses to change the type of an existing job', async () => {
