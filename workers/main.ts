@@ -4,6 +4,8 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { WorkerConfig } from '../lib/worker-config/config.js';
 import { AlertDispatcher, SmtpMailer } from './jobs/cart/alerts.js';
@@ -12,6 +14,7 @@ import { kafkaConnection } from '../lib/kafka/client.js';
 import { KafkaWorker } from './runtime/kafka-worker.js';
 import { startHealthServer, WorkerMetrics } from './runtime/metrics.js';
 import { RedisSink } from './runtime/redis-sink.js';
+import type { StateStore } from './state/table.js';
 import type { WorkerCredentials } from '../lib/worker-config/resolve.js';
 
 export { loadWorkerConfig, resolveWorkerConfig, credentialsFromEnv, WorkerConfigError, type WorkerCredentials } from '../lib/worker-config/resolve.js';
@@ -40,7 +43,8 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
   const credentials = opts.credentials ?? { kafka: {}, smtp: {} };
   const model = await loadModel(config.job.type, config.model.path);
   logger.info({ model: config.model.path ?? 'bundled', version: model.version }, 'model loaded');
-  const job = buildJob(config.job.type, model, config.cart, config.model.threshold);
+  const job = buildJob(config.job.type, model, config.cart, config.model.threshold, stateStore(config));
+  if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (LMDB), rebuilt from the checkpoints');
   const metrics = new WorkerMetrics({ job: config.job.name, type: config.job.type });
   const sink = RedisSink.connect(config.redis, credentials.redisPassword, logger);
   await sink.waitReady(5_000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet; results wait until it is'));
@@ -79,4 +83,17 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
         await server.close();
       })()),
   };
+}
+
+/**
+ * The disk backend's directory for this process, emptied: what it held is
+ * rebuilt from the checkpoints (so a restarted container never trusts a store
+ * that may be ahead of them). Per process, so local runs can share a directory.
+ */
+function stateStore(config: WorkerConfig): StateStore {
+  if (config.state?.backend !== 'disk') return { backend: 'memory' };
+  const dir = join(config.state.dir, `worker-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return { backend: 'disk', dir, cacheMiB: config.state.cacheMiB };
 }

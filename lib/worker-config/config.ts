@@ -51,6 +51,14 @@ export interface WorkerConfig {
     dir: string;
     intervalSeconds: number;
   };
+  /** Where users' state lives between checkpoints; absent means in memory. */
+  state?: {
+    backend: 'memory' | 'disk';
+    /** The disk backend's local directory (emptied at start: it is rebuilt from the checkpoints). */
+    dir: string;
+    /** Memory for cached users per partition with the disk backend. */
+    cacheMiB: number;
+  };
   /** Only for type `cart`. */
   cart?: {
     abandonWindowMinutes: number;

@@ -73,6 +73,12 @@ describe('worker config', () => {
     expect(message).toContain('kafka.extra: unknown field');
   });
 
+  it('keeps state in memory unless the disk backend is asked for, and checks its settings', () => {
+    expect(resolveWorkerConfig(base, {}).state).toBeUndefined();
+    expect(resolveWorkerConfig({ ...base, state: { backend: 'disk' } }, {}).state).toEqual({ backend: 'disk', dir: 'state', cacheMiB: 256 });
+    expect(errorOf(() => resolveWorkerConfig({ ...base, state: { backend: 'rocks', cacheMiB: 1 } }, {}))).toMatch(/state\.backend: must be one of "memory", "disk"[\s\S]*state\.cacheMiB: must be >= 16/);
+  });
+
   it('names the environment variable that does not parse', () => {
     expect(errorOf(() => resolveWorkerConfig(base, { REDIS_PORT: 'abc' }))).toContain('REDIS_PORT="abc" is not an integer');
     expect(errorOf(() => resolveWorkerConfig(base, { CART_ABANDON_THRESHOLD: '1.5' }))).toContain('cart.abandonThreshold: must be <= 1');

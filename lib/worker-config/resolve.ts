@@ -106,6 +106,15 @@ const schema = {
         intervalSeconds: { type: 'number', exclusiveMinimum: 0, default: 10 },
       },
     },
+    state: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        backend: { enum: ['memory', 'disk'], default: 'memory' },
+        dir: { type: 'string', minLength: 1, default: 'state' },
+        cacheMiB: { type: 'integer', minimum: 16, maximum: 65536, default: 256 },
+      },
+    },
     cart: {
       type: 'object',
       additionalProperties: false,

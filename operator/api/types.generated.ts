@@ -141,6 +141,16 @@ export interface ProcessingJobSpecCheckpoint {
   retainOnDelete: boolean;
 }
 
+/** Where each worker keeps its users' state between checkpoints. */
+export interface ProcessingJobSpecState {
+  /** memory (default): every user of the worker's partitions in its memory, about 240 bytes per churn user and 60 per cart user. disk: in an embedded store (LMDB) on the pod's local disk, an emptyDir, with the users in use cached in memory, for more users per worker than its memory holds. Either way the checkpoint volume holds what rebuilds the state on any pod: the local store is never put on the shared volume. Defaults to memory. */
+  backend: "memory" | "disk";
+  /** Memory in MiB for the users cached per partition with the disk backend. Defaults to 256. */
+  cacheMiB: number;
+  /** Size limit of the emptyDir for the disk backend's files (a Kubernetes quantity): about 300 bytes per churn user and 100 per cart user of the worker's partitions, plus room. Defaults to 10Gi. */
+  localDiskSize: string;
+}
+
 /** Cart abandonment settings (type 'cart' only). */
 export interface ProcessingJobSpecCart {
   /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). Defaults to 60. */
@@ -221,6 +231,8 @@ export interface ProcessingJobSpec {
   model?: ProcessingJobSpecModel;
   /** Checkpoints of worker state and Kafka offsets, on a volume shared by the workers. */
   checkpoint: ProcessingJobSpecCheckpoint;
+  /** Where each worker keeps its users' state between checkpoints. */
+  state: ProcessingJobSpecState;
   /** Cart abandonment settings (type 'cart' only). */
   cart?: ProcessingJobSpecCart;
   /** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */

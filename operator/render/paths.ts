@@ -3,6 +3,8 @@ export const paths = {
   configDir: '/etc/sluice',
   configFile: '/etc/sluice/worker.yaml',
   checkpoints: '/var/lib/sluice/checkpoints',
+  /** The disk state backend's local store (an emptyDir: rebuilt from the checkpoints on any pod). */
+  state: '/var/lib/sluice/state',
   models: '/var/lib/sluice/models',
   kafkaTls: '/var/run/secrets/sluice/kafka-tls',
   tmp: '/tmp',

@@ -148,6 +148,17 @@ describe('render', () => {
     expect(kept.spec!.resources!.requests!.storage).toBe('5Gi');
   });
 
+  it('keeps state in memory by default; the disk backend gets an emptyDir on local disk, never the checkpoint volume', () => {
+    const memory = render(job(), ctx);
+    expect(workerYaml(memory).state).toBeUndefined();
+    expect(memory.deployment.spec!.template.spec!.volumes!.map((v) => v.name)).not.toContain('state');
+    const disk = render(job({ state: { backend: 'disk', localDiskSize: '20Gi' } as SpecInput['state'] }), ctx);
+    expect(workerYaml(disk).state).toEqual({ backend: 'disk', dir: '/var/lib/sluice/state', cacheMiB: 256 });
+    expect(disk.deployment.spec!.template.spec!.volumes!.find((v) => v.name === 'state')).toEqual({ name: 'state', emptyDir: { sizeLimit: '20Gi' } });
+    expect(container(disk).volumeMounts).toContainEqual({ name: 'state', mountPath: '/var/lib/sluice/state' });
+    expect(disk.configHash).not.toBe(memory.configHash);
+  });
+
   it('applies pod template overrides while keeping the operator labels', () => {
     const c = render(
       job({

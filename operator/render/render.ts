@@ -202,12 +202,18 @@ function workerContainer(job: ProcessingJob, image: string, model: ModelMount, t
     volumeMounts: [
       { name: 'config', mountPath: paths.configDir, readOnly: true },
       { name: 'checkpoints', mountPath: paths.checkpoints },
+      ...(job.spec.state?.backend === 'disk' ? [{ name: 'state', mountPath: paths.state }] : []),
       { name: 'tmp', mountPath: paths.tmp },
       ...model.mounts,
       ...tls.mounts,
     ],
     securityContext: containerSecurity,
   };
+}
+
+/** The disk state backend's store lives on the node's local disk (an emptyDir), never on the shared checkpoint volume. */
+function stateVolumes(job: ProcessingJob): V1Volume[] {
+  return job.spec.state?.backend === 'disk' ? [{ name: 'state', emptyDir: { sizeLimit: job.spec.state.localDiskSize } }] : [];
 }
 
 function renderDeployment(job: ProcessingJob, image: string, configHash: string, replicas: number): V1Deployment {
@@ -245,6 +251,7 @@ function renderDeployment(job: ProcessingJob, image: string, configHash: string,
           volumes: [
             { name: 'config', configMap: { name: names.configMap } },
             { name: 'checkpoints', persistentVolumeClaim: { claimName: names.pvc } },
+            ...stateVolumes(job),
             { name: 'tmp', emptyDir: {} },
             ...model.volumes,
             ...tls.volumes,

@@ -74,6 +74,8 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
       ...(spec.type === 'churn' && spec.model?.threshold !== undefined ? { threshold: spec.model.threshold } : {}),
     },
     checkpoint: { dir: paths.checkpoints, intervalSeconds: spec.checkpoint.intervalSeconds },
+    // Memory is the worker's default: only the disk backend is written out (existing jobs keep their config hash).
+    ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
     metrics: { port: METRICS_PORT },
   };
   if (spec.type === 'cart') {

@@ -3,6 +3,7 @@
  * producing generated events, building a worker config, waiting for a worker
  * to consume everything, and reading what landed in Redis and the mailbox.
  */
+import { latestManifest } from '../../workers/state/checkpoints.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach } from 'vitest';
@@ -134,13 +135,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 /** The next offset each partition's checkpoint resumes from (-1 without a checkpoint). */
 export function checkpointOffsets(job: TestJob, partitions: number, group = job.group): number[] {
   const dir = join(job.checkpointDir, group.replace(/[^A-Za-z0-9._-]/g, '_'), job.topic.replace(/[^A-Za-z0-9._-]/g, '_'));
-  return Array.from({ length: partitions }, (_, p) => {
-    try {
-      return (JSON.parse(readFileSync(join(dir, `${p}.json`), 'utf8')) as { nextOffset: number }).nextOffset;
-    } catch {
-      return -1;
-    }
-  });
+  return Array.from({ length: partitions }, (_, p) => latestManifest(join(dir, String(p)))?.nextOffset ?? -1);
 }
 
 /** Waits until every partition's checkpoint has reached the end of the topic. */

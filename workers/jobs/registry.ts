@@ -4,6 +4,7 @@ import { CHURN_FEATURES } from './churn/features.js';
 import { CartJob } from './cart/job.js';
 import { ChurnJob } from './churn/job.js';
 import type { ScoreModel, StreamJob } from '../runtime/job.js';
+import type { StateStore } from '../state/table.js';
 import { bundledModelPath } from '../models/bundled.js';
 import { Scorer } from '../models/scorer.js';
 
@@ -19,7 +20,8 @@ export function buildJob(
   model: ScoreModel,
   cart: WorkerConfig['cart'] = DEFAULT_CART_SETTINGS,
   highRiskThreshold?: number,
-): StreamJob<unknown> {
-  const job = type === 'churn' ? new ChurnJob(model, highRiskThreshold) : new CartJob(model, cart);
-  return job as StreamJob<unknown>;
+  store?: StateStore,
+): StreamJob {
+  const job = type === 'churn' ? new ChurnJob(model, highRiskThreshold, store) : new CartJob(model, cart ?? DEFAULT_CART_SETTINGS, store);
+  return job as unknown as StreamJob;
 }

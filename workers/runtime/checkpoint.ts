@@ -1,34 +1,39 @@
 /**
- * Checkpoints: one file per partition holding the partition's job state and
- * the next offset to read, so the two always move together. A file is written
- * to a temporary name, fsynced, renamed over the old one and the directory
- * fsynced: a reader (a restarted worker, or the member that takes the
- * partition over) sees the old checkpoint or the new one, never half of one.
+ * Checkpoints of one consumer group on one topic, under
+ * `<dir>/<group>/<topic>/<partition>/`: per partition, incremental
+ * checkpoints (a base and deltas of the users changed, named by a manifest
+ * with the next offset) written in the background, so that state and
+ * position move together without stopping the stream (workers/state/checkpoints.ts,
+ * docs/checkpoints.md). A partition checkpointed by an older Sluice
+ * (`<partition>.json`, format version 1) is restored from that file once, and
+ * continues in the new format.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PartitionState, StreamJob } from './job.js';
+import { CheckpointError, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
 
-export interface Checkpoint<S = unknown> {
-  version: 1;
-  jobType: string;
-  topic: string;
-  partition: number;
+export { CheckpointError, type CheckpointOutcome } from '../state/checkpoints.js';
+
+export interface RestoredPartition<S> {
+  state: S;
   /** The first offset not reflected in `state`. */
   nextOffset: number;
-  /** Wall-clock time of the write, epoch ms (for status and logs only). */
+  /** Wall-clock time of the checkpoint, epoch ms. */
   savedAt: number;
-  state: S;
+  detail: string;
 }
 
-export class CheckpointError extends Error {
-  override readonly name = 'CheckpointError';
-}
-
-/** Checkpoints of one consumer group on one topic, under `<dir>/<group>/<topic>/<partition>.json`. */
-export class CheckpointStore {
+export class CheckpointStore<S extends PartitionState = PartitionState> {
   readonly dir: string;
+  private readonly partitions = new Map<number, PartitionCheckpoints>();
 
-  constructor(root: string, group: string, topic: string) {
+  constructor(
+    root: string,
+    group: string,
+    private readonly topic: string,
+    private readonly job: StreamJob<S>,
+  ) {
     this.dir = join(root, safe(group), safe(topic));
     try {
       mkdirSync(this.dir, { recursive: true });
@@ -37,12 +42,51 @@ export class CheckpointStore {
     }
   }
 
-  private file(partition: number): string {
-    return join(this.dir, `${partition}.json`);
+  private of(partition: number): PartitionCheckpoints {
+    let p = this.partitions.get(partition);
+    if (!p) {
+      p = new PartitionCheckpoints(this.dir, { jobType: this.job.type, topic: this.topic, partition, format: this.job.stateFormat });
+      this.partitions.set(partition, p);
+    }
+    return p;
   }
 
-  load<S>(partition: number, expect: { jobType: string; topic: string }): Checkpoint<S> | undefined {
-    const file = this.file(partition);
+  /** The partition's newest consistent checkpoint, or undefined when it has none. */
+  load(partition: number): RestoredPartition<S> | undefined {
+    const got = this.of(partition).load(() => this.job.newTable());
+    if (got) return { state: this.job.restored(got.table, got.meta), nextOffset: got.nextOffset, savedAt: got.savedAt, detail: got.detail };
+    return this.loadLegacy(partition);
+  }
+
+  /**
+   * Starts a checkpoint in the background; resolves when it is durable
+   * (undefined if it was abandoned). Undefined when one is still in flight.
+   */
+  begin(partition: number, state: S, nextOffset: number): Promise<CheckpointOutcome | undefined> | undefined {
+    return this.of(partition).begin(state.table, this.job.meta(state), nextOffset);
+  }
+
+  /**
+   * Checkpoints synchronously: called from kafkajs' rebalance notification,
+   * which cannot be awaited, and the state must be on disk before the
+   * partition moves to another member.
+   */
+  saveNow(partition: number, state: S, nextOffset: number): CheckpointOutcome {
+    return this.of(partition).saveNow(state.table, this.job.meta(state), nextOffset);
+  }
+
+  inFlight(partition: number): boolean {
+    return this.partitions.get(partition)?.inFlight ?? false;
+  }
+
+  /** Waits for the partition's checkpoint in flight, if any. */
+  async settled(partition: number): Promise<void> {
+    await this.partitions.get(partition)?.settled();
+  }
+
+  /** The whole-state JSON file of format version 1. */
+  private loadLegacy(partition: number): RestoredPartition<S> | undefined {
+    const file = join(this.dir, `${partition}.json`);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -50,48 +94,25 @@ export class CheckpointStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new CheckpointError(`cannot read checkpoint ${file}: ${(err as Error).message}`);
     }
-    let cp: Checkpoint<S>;
+    let cp: { version: number; jobType: string; topic: string; partition: number; nextOffset: number; savedAt: number; state: unknown };
     try {
-      cp = JSON.parse(text) as Checkpoint<S>;
+      cp = JSON.parse(text) as typeof cp;
     } catch (err) {
       throw new CheckpointError(`checkpoint ${file} is not valid JSON (${(err as Error).message}); move it away to start that partition afresh`);
     }
-    if (cp.version !== 1 || cp.partition !== partition || cp.topic !== expect.topic || cp.jobType !== expect.jobType) {
+    if (cp.version !== 1 || cp.partition !== partition || cp.topic !== this.topic || cp.jobType !== this.job.type) {
       throw new CheckpointError(
         `checkpoint ${file} belongs to job type '${cp.jobType}', topic '${cp.topic}', partition ${cp.partition} (version ${cp.version}), ` +
-          `not to '${expect.jobType}' on '${expect.topic}' partition ${partition}: use another checkpoint.dir or consumer group`,
+          `not to '${this.job.type}' on '${this.topic}' partition ${partition}: use another checkpoint.dir or consumer group`,
       );
     }
-    if (!Number.isInteger(cp.nextOffset) || cp.nextOffset < 0) {
-      throw new CheckpointError(`checkpoint ${file}: nextOffset ${String(cp.nextOffset)} is not an offset`);
-    }
-    return cp;
-  }
-
-  /**
-   * Writes synchronously on purpose: it is called from kafkajs' rebalance
-   * notification, which cannot be awaited, and it must be on disk before the
-   * partition moves to another member. Returns the size in bytes.
-   */
-  save<S>(cp: Checkpoint<S>): number {
-    const file = this.file(cp.partition);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const body = Buffer.from(JSON.stringify(cp));
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    return body.length;
+    if (!Number.isInteger(cp.nextOffset) || cp.nextOffset < 0) throw new CheckpointError(`checkpoint ${file}: nextOffset ${String(cp.nextOffset)} is not an offset`);
+    const state = this.job.fromLegacy(cp.state);
+    // Written once in the new format (a base), it is not read again.
+    const log = this.of(partition);
+    log.saveNow(state.table, this.job.meta(state), cp.nextOffset);
+    renameSync(file, `${file}.migrated`);
+    return { state, nextOffset: cp.nextOffset, savedAt: cp.savedAt, detail: `version 1 checkpoint ${partition}.json, converted` };
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { JobType } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
+import type { StateFormat, UserTable } from '../state/table.js';
 
 /** The model as a job sees it: a batch of feature rows in, one score per row out. */
 export interface ScoreModel {
@@ -39,14 +40,32 @@ export interface JobOutputs {
   inferenceMs: number;
 }
 
-export interface StreamJob<S> {
+/** Scalars of a partition's state beside its users (event time...), checkpointed as JSON. */
+export type StateMeta = Record<string, number>;
+
+/**
+ * A partition's state: its users in a compact table (what checkpoints write
+ * incrementally) and a few scalars. Anything else a job keeps (timers) is
+ * derived from these and rebuilt on restore.
+ */
+export interface PartitionState {
+  readonly table: UserTable;
+}
+
+export interface StreamJob<S extends PartitionState = PartitionState> {
   readonly type: JobType;
   readonly modelVersion: string;
+  /** The record layout of the job's users and the features it was built for (checkpoints carry it). */
+  readonly stateFormat: StateFormat;
   newState(): S;
-  /** JSON-serialisable copy of the state, for a checkpoint. */
-  snapshot(state: S): unknown;
-  /** The inverse of snapshot; throws a message naming the problem when the checkpoint does not fit. */
-  restore(snapshot: unknown): S;
+  /** An empty table of the job's layout, to restore a checkpoint into. */
+  newTable(): UserTable;
+  /** The partition's scalars, for a checkpoint. */
+  meta(state: S): StateMeta;
+  /** The state around a restored table and its scalars; rebuilds what is derived (timers). */
+  restored(table: UserTable, meta: StateMeta): S;
+  /** A state from a checkpoint of format version 1 (JSON users), so that an upgrade keeps its state. */
+  fromLegacy(snapshot: unknown): S;
   /** Folds the events (in offset order) into the state and scores what they made due, in one model call. */
   process(state: S, events: readonly UserEvent[]): Promise<JobOutputs>;
   /**

@@ -10,9 +10,9 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { parseEvent } from '../events/validate.js';
 import type { UserEvent } from '../events/types.js';
-import type { JobOutputs, StreamJob } from './job.js';
+import type { JobOutputs, PartitionState, StreamJob } from './job.js';
 import type { AlertDispatcher } from '../jobs/cart/alerts.js';
-import { CheckpointStore } from './checkpoint.js';
+import { CheckpointStore, type CheckpointOutcome } from './checkpoint.js';
 import {
   GroupConsumer,
   RecordProducer,
@@ -34,7 +34,7 @@ export const DLQ_HEADERS = {
   job: 'sluice-job',
 } as const;
 
-export interface KafkaWorkerOptions<S> {
+export interface KafkaWorkerOptions<S extends PartitionState> {
   config: WorkerConfig;
   connection: KafkaConnectionOptions;
   job: StreamJob<S>;
@@ -49,7 +49,7 @@ export interface KafkaWorkerOptions<S> {
   onFatal?: (err: Error) => void;
 }
 
-interface Owned<S> {
+interface Owned<S extends PartitionState> {
   partition: number;
   state: S;
   /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
@@ -80,7 +80,7 @@ class PartitionLock {
   }
 }
 
-export class KafkaWorker<S> {
+export class KafkaWorker<S extends PartitionState> {
   private consumer: GroupConsumer | undefined;
   private producer: RecordProducer | undefined;
   private admin: TopicAdmin | undefined;
@@ -88,7 +88,7 @@ export class KafkaWorker<S> {
   private joined = false;
   private readonly owned = new Map<number, Owned<S>>();
   private readonly locks = new Map<number, PartitionLock>();
-  private readonly checkpoints: CheckpointStore;
+  private readonly checkpoints: CheckpointStore<S>;
   private stopping = false;
   private fatal: Error | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -100,7 +100,7 @@ export class KafkaWorker<S> {
 
   constructor(private readonly o: KafkaWorkerOptions<S>) {
     const k = o.config.kafka;
-    this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic);
+    this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
     this.intervalMs = o.config.checkpoint.intervalSeconds * 1000;
     this.log = o.logger;
   }
@@ -169,7 +169,7 @@ export class KafkaWorker<S> {
     for (const p of [...this.owned.keys()]) {
       if (!partitions.includes(p)) {
         // Revoked: the new owner restores from the checkpoint written when the rebalance began.
-        this.owned.delete(p);
+        this.drop(p);
         this.o.metrics.lag.remove({ partition: String(p) });
       }
     }
@@ -178,6 +178,14 @@ export class KafkaWorker<S> {
     for (const p of partitions) {
       if (!this.owned.has(p)) this.restoreInBackground(p);
     }
+  }
+
+  /** Forgets a partition's state (revoked, or to be restored from its checkpoint); a disk-backed store's files go too. */
+  private drop(partition: number): void {
+    const o = this.owned.get(partition);
+    if (!o) return;
+    this.owned.delete(partition);
+    o.state.table.dispose().catch((err: Error) => this.log.warn({ partition, err: err.message }, 'could not remove the local state store'));
   }
 
   private restoreInBackground(partition: number): void {
@@ -190,21 +198,21 @@ export class KafkaWorker<S> {
       });
   }
 
-  /** Synchronous on purpose (see CheckpointStore.save): runs before this member rejoins the group. */
+  /** Synchronous on purpose (see CheckpointStore.saveNow): runs before this member rejoins the group. */
   private onRebalancing(): void {
     for (const o of this.owned.values()) {
-      if (o.dirty && !this.lock(o.partition).busy) this.checkpoint(o);
+      // A checkpoint still in flight may not be durable before the partition moves: saveNow replaces it.
+      if ((o.dirty || this.checkpoints.inFlight(o.partition)) && !this.lock(o.partition).busy) this.checkpointNow(o);
     }
   }
 
   private ensureOwned(partition: number): Owned<S> {
     const existing = this.owned.get(partition);
     if (existing) return existing;
-    const { topic } = this.o.config.kafka;
-    const cp = this.checkpoints.load(partition, { jobType: this.o.job.type, topic });
+    const cp = this.checkpoints.load(partition);
     const owned: Owned<S> = {
       partition,
-      state: cp ? this.o.job.restore(cp.state) : this.o.job.newState(),
+      state: cp ? cp.state : this.o.job.newState(),
       nextOffset: cp ? cp.nextOffset : -1,
       seekedTo: undefined,
       highWatermark: -1,
@@ -218,7 +226,10 @@ export class KafkaWorker<S> {
     }
     this.owned.set(partition, owned);
     this.o.metrics.restores.inc();
-    this.log.info({ partition, nextOffset: owned.nextOffset, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null }, cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint');
+    this.log.info(
+      { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail },
+      cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint',
+    );
     return owned;
   }
 
@@ -269,7 +280,7 @@ export class KafkaWorker<S> {
       await this.deliver(outputs, heartbeat);
     } catch (err) {
       // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
-      this.owned.delete(o.partition);
+      this.drop(o.partition);
       if (err instanceof StoppedError) return false;
       throw err;
     }
@@ -329,32 +340,44 @@ export class KafkaWorker<S> {
     }
   }
 
+  /**
+   * Starts a checkpoint once the interval has passed: cut now, encoded and
+   * written in the background; Kafka's committed offset follows when it is durable.
+   */
   private maybeCheckpoint(o: Owned<S>, now: number): void {
     if (!o.dirty || now - o.lastCheckpointAt < this.intervalMs) return;
-    this.checkpoint(o);
-    const offset = o.nextOffset;
-    this.consumer
-      ?.commit([{ partition: o.partition, offset }])
-      .catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts)'));
+    if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
+    const started = this.checkpoints.begin(o.partition, o.state, o.nextOffset);
+    // One in flight still: the next batch or tick tries again.
+    if (!started) return;
+    o.dirty = false;
+    o.lastCheckpointAt = now;
+    started
+      .then((done) => {
+        if (!done) return;
+        this.checkpointed(o, done);
+        return this.consumer?.commit([{ partition: o.partition, offset: done.nextOffset }]).catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts)'));
+      })
+      .catch((err: Error) => {
+        // Nothing new is durable: the next checkpoint covers these changes too.
+        if (this.owned.get(o.partition) === o) o.dirty = true;
+        this.log.error({ partition: o.partition, err: err.message, dir: this.checkpoints.dir }, 'checkpoint failed; retrying at the next interval');
+      });
   }
 
-  private checkpoint(o: Owned<S>): void {
+  /** Checkpoints synchronously (rebalance, shutdown). */
+  private checkpointNow(o: Owned<S>): void {
     if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
-    const started = performance.now();
-    const bytes = this.checkpoints.save({
-      version: 1,
-      jobType: this.o.job.type,
-      topic: this.o.config.kafka.topic,
-      partition: o.partition,
-      nextOffset: o.nextOffset,
-      savedAt: Date.now(),
-      state: this.o.job.snapshot(o.state),
-    });
+    const done = this.checkpoints.saveNow(o.partition, o.state, o.nextOffset);
     o.dirty = false;
     o.lastCheckpointAt = Date.now();
-    this.o.metrics.checkpointSeconds.observe((performance.now() - started) / 1000);
-    this.o.metrics.checkpointBytes.set({ partition: String(o.partition) }, bytes);
-    this.o.metrics.lastCheckpoint.set(o.lastCheckpointAt / 1000);
+    this.checkpointed(o, done);
+  }
+
+  private checkpointed(o: Owned<S>, done: CheckpointOutcome): void {
+    this.o.metrics.checkpointSeconds.observe(done.ms / 1000);
+    this.o.metrics.checkpointBytes.set({ partition: String(o.partition) }, done.bytes);
+    this.o.metrics.lastCheckpoint.set(Date.now() / 1000);
   }
 
   private readonly warnedAhead = new Set<number>();
@@ -419,7 +442,7 @@ export class KafkaWorker<S> {
         try {
           await this.deliver(outputs);
         } catch (err) {
-          this.owned.delete(o.partition);
+          this.drop(o.partition);
           throw err;
         }
         o.dirty = true;
@@ -434,8 +457,9 @@ export class KafkaWorker<S> {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     for (const o of [...this.owned.values()]) {
-      await this.lock(o.partition).run(() => {
-        if (o.dirty) this.checkpoint(o);
+      await this.lock(o.partition).run(async () => {
+        await this.checkpoints.settled(o.partition);
+        if (o.dirty) this.checkpointNow(o);
       });
     }
     const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
@@ -444,5 +468,6 @@ export class KafkaWorker<S> {
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.log.info({ partitions: [...this.owned.keys()], positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');
+    for (const p of [...this.owned.keys()]) this.drop(p);
   }
 }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
-import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../jobs/cart/features.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../jobs/churn/features.js';
+import { abandonCart, CART_FEATURES, cartFeatures, CartTable, openCart, updateCart } from '../jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, ChurnTable, updateChurn } from '../jobs/churn/features.js';
+import { copyUser, type UserTable } from '../state/table.js';
 import { DAY_MS } from '../features/time.js';
 import { CartRowsBuilder, ChurnRowsBuilder } from './dataset.js';
 
@@ -10,8 +11,11 @@ const generator = new EventGenerator({ seed: 99, users: 300, days: 50 });
 const events = [...generator];
 const byUser = new Map<string, UserEvent[]>();
 for (const e of events) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
-/** What a checkpoint and restore does to a state. */
-const restore = <T>(s: T): T => JSON.parse(JSON.stringify(s)) as T;
+/** What a checkpoint and restore does to a user's state: encoded, then decoded into a fresh table. */
+function restore<T extends UserTable>(u: { t: T; s: number }, fresh: () => T): { t: T; s: number } {
+  const t = fresh();
+  return { t, s: copyUser(u.t, u.s, t) };
+}
 
 describe('training rows', () => {
   it('churn: features computed event by event, with checkpoints, equal the one-pass training rows', () => {
@@ -25,13 +29,14 @@ describe('training rows', () => {
     const out = new Float32Array(F);
     for (let r = 0; r < rows.y.length; r++) {
       const asOf = rows.asOf[r];
-      let s: ChurnState = newChurnState();
+      const first = new ChurnTable();
+      let u = { t: first, s: first.slot(rows.users[r]) };
       const mine = byUser.get(rows.users[r])!;
       mine.filter((e) => e.eventTime < asOf).forEach((e, i) => {
-        updateChurn(s, e);
-        if (i % 7 === 3) s = restore(s);
+        updateChurn(u.t, u.s, e);
+        if (i % 7 === 3) u = restore(u, () => new ChurnTable());
       });
-      churnFeatures(s, asOf, out, 0);
+      churnFeatures(u.t, u.s, asOf, out, 0);
       expect(out).toEqual(rows.x.subarray(r * F, (r + 1) * F));
       const activeInHorizon = mine.some((e) => e.eventTime >= asOf && e.eventTime < asOf + 14 * DAY_MS);
       expect(rows.y[r]).toBe(activeInHorizon ? 0 : 1);
@@ -47,19 +52,20 @@ describe('training rows', () => {
     const F = CART_FEATURES.length;
     const scored = new Map<string, Float32Array>();
     for (const [user, mine] of byUser) {
-      let s: CartState = newCartState();
+      const first = new CartTable();
+      let u = { t: first, s: first.slot(user) };
       const fire = (now: number): void => {
-        const cart = openCart(s);
+        const cart = openCart(u.t, u.s);
         if (!cart || cart.lastActivity + window > now) return;
         const x = new Float32Array(F);
-        cartFeatures(s, cart.lastActivity + window, x, 0);
+        cartFeatures(u.t, u.s, cart.lastActivity + window, x, 0);
         scored.set(`${user}@${cart.lastActivity + window}`, x);
-        abandonCart(s);
+        abandonCart(u.t, u.s);
       };
       mine.forEach((e, i) => {
         fire(e.eventTime);
-        updateCart(s, e);
-        if (i % 5 === 2) s = restore(s);
+        updateCart(u.t, u.s, e);
+        if (i % 5 === 2) u = restore(u, () => new CartTable());
       });
       fire(generator.end);
     }

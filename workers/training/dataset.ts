@@ -1,6 +1,6 @@
 import type { UserEvent } from '../events/types.js';
-import { abandonCart, CART_FEATURES, cartFeatures, newCartState, openCart, updateCart, type CartState } from '../jobs/cart/features.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, RING_DAYS, updateChurn, type ChurnState } from '../jobs/churn/features.js';
+import { abandonCart, CART_FEATURES, cartFeatures, CartTable, openCart, updateCart } from '../jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, ChurnTable, RING_DAYS, updateChurn } from '../jobs/churn/features.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../features/time.js';
 
 /** Labelled rows: x is rows × width float32, as the workers compute them. */
@@ -80,7 +80,8 @@ class RowBuffer {
  * again within the horizon.
  */
 export class ChurnRowsBuilder {
-  readonly states = new Map<string, ChurnState>();
+  /** The same compact state the worker keeps, so rows and live scores cannot drift apart. */
+  readonly states = new ChurnTable();
   private readonly rows = new RowBuffer(CHURN_FEATURES.length);
   private readonly pending = new Map<string, { row: number; until: number }[]>();
   private next = 0;
@@ -97,15 +98,15 @@ export class ChurnRowsBuilder {
       for (const p of waiting) if (e.eventTime < p.until) this.rows.setLabel(p.row, 0);
       this.pending.delete(e.userId);
     }
-    let s = this.states.get(e.userId);
-    if (!s) this.states.set(e.userId, (s = newChurnState()));
-    updateChurn(s, e);
+    updateChurn(this.states, this.states.slot(e.userId), e);
   }
 
   private snapshot(cutoff: number): void {
-    for (const [user, s] of this.states) {
-      if (s.last < cutoff - RING_DAYS * DAY_MS) continue;
-      churnFeatures(s, cutoff, this.rows.row(), 0);
+    const t = this.states;
+    for (let slot = 0; slot < t.size; slot++) {
+      if (t.last(slot) < cutoff - RING_DAYS * DAY_MS) continue;
+      churnFeatures(t, slot, cutoff, this.rows.row(), 0);
+      const user = t.id(slot);
       const row = this.rows.add(user, cutoff, 1);
       const list = this.pending.get(user);
       if (list) list.push({ row, until: cutoff + this.horizon });
@@ -128,7 +129,7 @@ export class ChurnRowsBuilder {
  * the last cart activity.
  */
 export class CartRowsBuilder {
-  readonly states = new Map<string, CartState>();
+  readonly states = new CartTable();
   private readonly rows = new RowBuffer(CART_FEATURES.length);
   private readonly pending = new Map<string, { row: number; until: number }[]>();
   private readonly horizonEnd: number[] = [];
@@ -141,8 +142,7 @@ export class CartRowsBuilder {
   }
 
   add(e: UserEvent): void {
-    let s = this.states.get(e.userId);
-    if (!s) this.states.set(e.userId, (s = newCartState()));
+    const s = this.states.slot(e.userId);
     // The worker's timer fires when event time passes lastActivity + window;
     // a user's cart features only change with that user's cart events, so
     // firing it at the user's next event gives the same row.
@@ -154,26 +154,26 @@ export class CartRowsBuilder {
         this.pending.delete(e.userId);
       }
     }
-    updateCart(s, e);
+    updateCart(this.states, s, e);
   }
 
-  private fireIfIdle(user: string, s: CartState, now: number): void {
-    const cart = openCart(s);
+  private fireIfIdle(user: string, s: number, now: number): void {
+    const cart = openCart(this.states, s);
     if (!cart || cart.lastActivity + this.window > now) return;
     const due = cart.lastActivity + this.window;
-    cartFeatures(s, due, this.rows.row(), 0);
+    cartFeatures(this.states, s, due, this.rows.row(), 0);
     const row = this.rows.add(user, due, 1);
     const until = cart.lastActivity + this.horizon;
     this.horizonEnd[row] = until;
     const list = this.pending.get(user);
     if (list) list.push({ row, until });
     else this.pending.set(user, [{ row, until }]);
-    abandonCart(s);
+    abandonCart(this.states, s);
   }
 
   /** Fires the timers due by `end` and drops rows whose horizon runs past it unbought (their label is unknown). */
   finish(end: number): Rows {
-    for (const [user, s] of this.states) this.fireIfIdle(user, s, end);
+    for (let s = 0; s < this.states.size; s++) this.fireIfIdle(this.states.id(s), s, end);
     return this.rows.finish((i) => this.horizonEnd[i] <= end || this.rows.label(i) === 0);
   }
 }

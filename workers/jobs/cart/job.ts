@@ -1,7 +1,8 @@
-import { CART_FEATURES, abandonCart, cartFeatures, newCartState, openCart, updateCart, type CartState } from './features.js';
+import { CART_FEATURES, CART_STATE_FORMAT, CartTable, abandonCart, cartFeatures, legacyCartUsers, openCart, openCartLast, updateCart } from './features.js';
+import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { MINUTE_MS } from '../../features/time.js';
-import { formatScore, isoTime, usersFromSnapshot, type CartAlert, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { formatScore, isoTime, type CartAlert, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
 import { TimerHeap } from './timer-heap.js';
 
 export interface CartJobSettings {
@@ -10,7 +11,7 @@ export interface CartJobSettings {
 }
 
 export interface CartPartitionState {
-  users: Map<string, CartState>;
+  readonly table: CartTable;
   /** Event time of the partition: the highest event time seen, or where the idle clock moved it. */
   watermark: number;
   /** Abandonment timers by due time; rebuilt from the open carts on restore, never checkpointed. */
@@ -35,6 +36,7 @@ interface DueCart {
  */
 export class CartJob implements StreamJob<CartPartitionState> {
   readonly type = 'cart' as const;
+  readonly stateFormat = CART_STATE_FORMAT;
   private readonly width = CART_FEATURES.length;
   private readonly windowMs: number;
   private buffer = new Float32Array(0);
@@ -42,6 +44,8 @@ export class CartJob implements StreamJob<CartPartitionState> {
   constructor(
     private readonly model: ScoreModel,
     private readonly settings: CartJobSettings,
+    /** Where the users' records live (default in memory). */
+    private readonly store: StateStore = { backend: 'memory' },
   ) {
     this.windowMs = settings.abandonWindowMinutes * MINUTE_MS;
   }
@@ -51,25 +55,29 @@ export class CartJob implements StreamJob<CartPartitionState> {
   }
 
   newState(): CartPartitionState {
-    return { users: new Map(), watermark: -1, timers: new TimerHeap() };
+    return { table: new CartTable(this.store), watermark: -1, timers: new TimerHeap() };
   }
 
-  snapshot(state: CartPartitionState): unknown {
-    return { watermark: state.watermark, users: Object.fromEntries(state.users) };
+  newTable(): CartTable {
+    return new CartTable(this.store);
   }
 
-  restore(snapshot: unknown): CartPartitionState {
-    const users = usersFromSnapshot<CartState>(snapshot, 'cart');
-    const state: CartPartitionState = {
-      users,
-      watermark: Number((snapshot as { watermark?: unknown }).watermark ?? -1),
-      timers: new TimerHeap(),
-    };
-    for (const [userId, user] of users) {
-      const open = openCart(user);
-      if (open) state.timers.push(open.lastActivity + this.windowMs, userId);
+  meta(state: CartPartitionState): StateMeta {
+    return { watermark: state.watermark };
+  }
+
+  restored(table: UserTable, meta: StateMeta): CartPartitionState {
+    if (!(table instanceof CartTable)) throw new Error(`cart job given a ${table.format.name} state`);
+    const state: CartPartitionState = { table, watermark: Number(meta.watermark ?? -1), timers: new TimerHeap() };
+    for (let slot = 0; slot < table.size; slot++) {
+      const last = openCartLast(table, slot);
+      if (last >= 0) state.timers.push(last + this.windowMs, slot);
     }
     return state;
+  }
+
+  fromLegacy(snapshot: unknown): CartPartitionState {
+    return this.restored(legacyCartUsers(snapshot), { watermark: Number((snapshot as { watermark?: unknown }).watermark ?? -1) });
   }
 
   watermark(state: CartPartitionState): number {
@@ -78,21 +86,20 @@ export class CartJob implements StreamJob<CartPartitionState> {
 
   async process(state: CartPartitionState, events: readonly UserEvent[]): Promise<JobOutputs> {
     const due: DueCart[] = [];
+    const table = state.table;
     for (const e of events) {
       if (e.eventTime > state.watermark) {
         state.watermark = e.eventTime;
         this.fireDue(state, due);
       }
-      let user = state.users.get(e.userId);
-      if (!user) {
-        user = newCartState();
-        state.users.set(e.userId, user);
-      }
-      const before = openCart(user);
-      updateCart(user, e);
-      const after = openCart(user);
-      if (after && (!before || before.cartId !== after.cartId || before.lastActivity !== after.lastActivity)) {
-        state.timers.push(after.lastActivity + this.windowMs, e.userId);
+      const slot = table.slot(e.userId);
+      const cartBefore = table.open(slot);
+      const lastBefore = openCartLast(table, slot);
+      updateCart(table, slot, e);
+      const lastAfter = openCartLast(table, slot);
+      // The open cart's index changes only when a cart closes and another opens (a new cart, a new timer).
+      if (lastAfter >= 0 && (lastBefore < 0 || cartBefore !== table.open(slot) || lastBefore !== lastAfter)) {
+        state.timers.push(lastAfter + this.windowMs, slot);
       }
     }
     // A late event can leave a cart already past due: fire it now rather than wait for the next event.
@@ -113,16 +120,17 @@ export class CartJob implements StreamJob<CartPartitionState> {
       const next = state.timers.peek();
       if (!next || next.due > state.watermark) return;
       state.timers.pop();
-      const user = state.users.get(next.key);
-      const open = user ? openCart(user) : undefined;
+      const slot = next.key;
+      const last = openCartLast(state.table, slot);
       // Timers are pushed on every cart activity; only the one matching the latest activity is live.
-      if (!user || !open || open.lastActivity + this.windowMs !== next.due) continue;
+      if (last < 0 || last + this.windowMs !== next.due) continue;
+      const open = openCart(state.table, slot)!;
       const row = due.length;
       this.ensureCapacity(row + 1);
       const abandonedAt = open.lastActivity + this.windowMs;
-      cartFeatures(user, abandonedAt, this.buffer, row * this.width);
-      abandonCart(user);
-      due.push({ userId: next.key, cartId: open.cartId, items: open.items, value: open.value, lastActivity: open.lastActivity, abandonedAt });
+      cartFeatures(state.table, slot, abandonedAt, this.buffer, row * this.width);
+      abandonCart(state.table, slot);
+      due.push({ userId: state.table.id(slot), cartId: open.cartId, items: open.items, value: open.value, lastActivity: open.lastActivity, abandonedAt });
     }
   }
 

@@ -1,13 +1,13 @@
-/** A binary min-heap of (due, key): the cart job's abandonment timers. Stale entries are skipped by the caller. */
+/** A binary min-heap of (due, key): the cart job's abandonment timers, keyed by user slot. Stale entries are skipped by the caller. */
 export class TimerHeap {
   private dues: number[] = [];
-  private keys: string[] = [];
+  private keys: number[] = [];
 
   get size(): number {
     return this.dues.length;
   }
 
-  push(due: number, key: string): void {
+  push(due: number, key: number): void {
     this.dues.push(due);
     this.keys.push(key);
     let i = this.dues.length - 1;
@@ -19,11 +19,11 @@ export class TimerHeap {
     }
   }
 
-  peek(): { due: number; key: string } | undefined {
+  peek(): { due: number; key: number } | undefined {
     return this.dues.length ? { due: this.dues[0], key: this.keys[0] } : undefined;
   }
 
-  pop(): { due: number; key: string } | undefined {
+  pop(): { due: number; key: number } | undefined {
     const top = this.peek();
     if (!top) return undefined;
     const lastDue = this.dues.pop()!;

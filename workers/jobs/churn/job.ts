@@ -1,11 +1,17 @@
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from './features.js';
+import { CHURN_FEATURES, CHURN_STATE_FORMAT, ChurnTable, churnFeatures, legacyChurnUsers, updateChurn } from './features.js';
+import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { DAY_MS, dayOf } from '../../features/time.js';
-import { formatScore, isoTime, usersFromSnapshot, type JobOutputs, type ScoreModel, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
 
 export interface ChurnPartitionState {
-  users: Map<string, ChurnState>;
+  readonly table: ChurnTable;
   watermark: number;
+}
+
+interface Row {
+  slot: number;
+  asOf: number;
 }
 
 export type RiskLevel = 'low' | 'medium' | 'high';
@@ -34,12 +40,15 @@ export function riskLevel(score: number, highAt = DEFAULT_HIGH_RISK_THRESHOLD): 
  */
 export class ChurnJob implements StreamJob<ChurnPartitionState> {
   readonly type = 'churn' as const;
+  readonly stateFormat = CHURN_STATE_FORMAT;
   private readonly width = CHURN_FEATURES.length;
   private buffer = new Float32Array(0);
 
   constructor(
     private readonly model: ScoreModel,
     private readonly highRiskAt = DEFAULT_HIGH_RISK_THRESHOLD,
+    /** Where the users' records live (default in memory). */
+    private readonly store: StateStore = { backend: 'memory' },
   ) {}
 
   get modelVersion(): string {
@@ -47,17 +56,25 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   }
 
   newState(): ChurnPartitionState {
-    return { users: new Map(), watermark: -1 };
+    return { table: new ChurnTable(this.store), watermark: -1 };
   }
 
-  snapshot(state: ChurnPartitionState): unknown {
-    return { watermark: state.watermark, users: Object.fromEntries(state.users) };
+  newTable(): ChurnTable {
+    return new ChurnTable(this.store);
   }
 
-  restore(snapshot: unknown): ChurnPartitionState {
-    const users = usersFromSnapshot<ChurnState>(snapshot, 'churn');
-    const watermark = Number((snapshot as { watermark?: unknown }).watermark ?? -1);
-    return { users, watermark };
+  meta(state: ChurnPartitionState): StateMeta {
+    return { watermark: state.watermark };
+  }
+
+  restored(table: UserTable, meta: StateMeta): ChurnPartitionState {
+    if (!(table instanceof ChurnTable)) throw new Error(`churn job given a ${table.format.name} state`);
+    return { table, watermark: Number(meta.watermark ?? -1) };
+  }
+
+  fromLegacy(snapshot: unknown): ChurnPartitionState {
+    const table = legacyChurnUsers(snapshot);
+    return { table, watermark: Number((snapshot as { watermark?: unknown }).watermark ?? -1) };
   }
 
   watermark(state: ChurnPartitionState): number {
@@ -73,67 +90,64 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   }
 
   async process(state: ChurnPartitionState, events: readonly UserEvent[]): Promise<JobOutputs> {
-    const rows: Array<{ userId: string; asOf: number }> = [];
-    const touched = new Map<string, ChurnState>();
+    const rows: Row[] = [];
+    const touched = new Set<number>();
+    const table = state.table;
     for (const e of events) {
       const day = dayOf(e.eventTime);
       if (state.watermark >= 0 && day > dayOf(state.watermark)) {
         // Event time crossed midnight: rescore every user of the partition as of that
         // midnight (how the model was trained), so users who went quiet see their risk rise.
-        this.flushTouched(touched, rows);
+        this.flushTouched(table, touched, rows);
         this.snapshotAll(state, day * DAY_MS, rows);
       }
       if (e.eventTime > state.watermark) state.watermark = e.eventTime;
-      let user = state.users.get(e.userId);
-      if (!user) {
-        user = newChurnState();
-        state.users.set(e.userId, user);
-      }
-      updateChurn(user, e);
-      touched.delete(e.userId);
-      touched.set(e.userId, user);
+      const slot = table.slot(e.userId);
+      updateChurn(table, slot, e);
+      touched.delete(slot);
+      touched.add(slot);
     }
-    this.flushTouched(touched, rows);
-    return this.score(rows);
+    this.flushTouched(table, touched, rows);
+    return this.score(table, rows);
   }
 
   /** Users touched since the last snapshot are scored as of their latest event. */
-  private flushTouched(touched: Map<string, ChurnState>, rows: Array<{ userId: string; asOf: number }>): void {
-    for (const [userId, user] of touched) this.addRow(rows, userId, user, user.last);
+  private flushTouched(table: ChurnTable, touched: Set<number>, rows: Row[]): void {
+    for (const slot of touched) this.addRow(table, rows, slot, table.last(slot));
     touched.clear();
   }
 
-  private snapshotAll(state: ChurnPartitionState, asOf: number, rows: Array<{ userId: string; asOf: number }>): void {
-    for (const [userId, user] of state.users) this.addRow(rows, userId, user, asOf);
+  private snapshotAll(state: ChurnPartitionState, asOf: number, rows: Row[]): void {
+    for (let slot = 0; slot < state.table.size; slot++) this.addRow(state.table, rows, slot, asOf);
   }
 
-  private addRow(rows: Array<{ userId: string; asOf: number }>, userId: string, user: ChurnState, asOf: number): void {
+  private addRow(table: ChurnTable, rows: Row[], slot: number, asOf: number): void {
     const row = rows.length;
     if (this.buffer.length < (row + 1) * this.width) {
       const bigger = new Float32Array(Math.max(256, (row + 1) * 2) * this.width);
       bigger.set(this.buffer);
       this.buffer = bigger;
     }
-    churnFeatures(user, asOf, this.buffer, row * this.width);
-    rows.push({ userId, asOf });
+    churnFeatures(table, slot, asOf, this.buffer, row * this.width);
+    rows.push({ slot, asOf });
   }
 
-  private async score(rows: Array<{ userId: string; asOf: number }>): Promise<JobOutputs> {
+  private async score(table: ChurnTable, rows: Row[]): Promise<JobOutputs> {
     if (rows.length === 0) return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
     const started = performance.now();
     const scores = await this.model.score(this.buffer.subarray(0, rows.length * this.width), rows.length);
     const inferenceMs = performance.now() - started;
     // One write per user: the last row of a user is what an uninterrupted run ends with.
-    const last = new Map<string, number>();
+    const last = new Map<number, number>();
     rows.forEach((r, i) => {
-      last.delete(r.userId);
-      last.set(r.userId, i);
+      last.delete(r.slot);
+      last.set(r.slot, i);
     });
     const writes: UserWrite[] = [];
-    for (const [userId, i] of last) {
+    for (const [slot, i] of last) {
       const score = scores[i];
       writes.push({
-        userId,
+        userId: table.id(slot),
         fields: {
           churn_score: formatScore(score),
           risk_level: riskLevel(score, this.highRiskAt),

@@ -1,0 +1,493 @@
+/**
+ * Incremental checkpoints of one partition: a chain of segment files (a base
+ * with every user, then deltas with the users changed since the previous
+ * segment) named by a manifest that also holds the next offset, so state and
+ * position always move together. See docs/checkpoints.md for the format.
+ *
+ * A checkpoint is cut synchronously (which users, which offset: a memset and
+ * a copy of the changed-user list), then encoded in slices of a few
+ * milliseconds and written with asynchronous I/O; a user about to change
+ * before it was encoded is encoded first (copy-on-write), so the segment is
+ * the state exactly at the cut. The manifest is replaced atomically (temporary
+ * file, fsync, rename, fsync of the directory) and kept in two slots, the
+ * newer one winning (its seq); restore applies base + deltas, verifying each file, and
+ * stops at the last consistent point if a file is torn.
+ *
+ * `saveNow` is the synchronous path for a rebalance, which cannot wait: it
+ * abandons a checkpoint in flight and writes one delta of everything changed
+ * since the last durable point.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { crc32 } from 'node:zlib';
+import { applySegment, SegmentEncoder, sameFormat, TornSegmentError, verifySegment, type SegmentHeader } from './segment.js';
+import type { SnapshotSink, StateFormat, UserTable } from './table.js';
+
+export const MANIFEST_FORMAT = 'sluice-checkpoint';
+export const MANIFEST_VERSION = 2;
+
+export interface SegmentRef {
+  file: string;
+  kind: 'base' | 'delta';
+  seq: number;
+  nextOffset: number;
+  bytes: number;
+  users: number;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: typeof MANIFEST_VERSION;
+  /** Increases with every manifest written for the partition. */
+  seq: number;
+  jobType: string;
+  topic: string;
+  partition: number;
+  state: { name: string; version: number; features: readonly string[] };
+  /** As of the chain's last segment. */
+  nextOffset: number;
+  savedAt: number;
+  /** The current base and its deltas, oldest first. */
+  chain: SegmentRef[];
+  /** The chain before the last compaction, kept as a fallback should the current base be unreadable. */
+  previous: SegmentRef[];
+  /** CRC-32 of this JSON document written with checksum 0. */
+  checksum: number;
+}
+
+export interface CheckpointIdentity {
+  jobType: string;
+  topic: string;
+  partition: number;
+  format: StateFormat;
+}
+
+export interface Restored {
+  table: UserTable;
+  meta: Record<string, number>;
+  nextOffset: number;
+  savedAt: number;
+  /** What was read, for the log: "base 12 + 3 deltas", and any file skipped and why. */
+  detail: string;
+}
+
+export interface CheckpointOutcome {
+  kind: 'base' | 'delta';
+  bytes: number;
+  users: number;
+  nextOffset: number;
+  /** Wall time from the cut until the manifest was durable. */
+  ms: number;
+}
+
+export interface CheckpointPolicy {
+  /** A new base is written when the deltas since the last one add up to this fraction of it... */
+  compactRatio: number;
+  /** ...or when the chain has this many deltas (restore reads them all). */
+  maxDeltas: number;
+  /** Time budget of one encoding slice on the event loop. */
+  sliceMs: number;
+}
+
+export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 3 };
+
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+}
+
+interface Cut {
+  epoch: number;
+  slots: Int32Array | null;
+  count: number;
+}
+
+interface InFlight {
+  abandoned: boolean;
+  /** Users changed between the previous cut and this one: not durable until this checkpoint is. */
+  changes: Int32Array;
+  done: Promise<CheckpointOutcome | undefined>;
+}
+
+export class PartitionCheckpoints {
+  readonly dir: string;
+  private readonly writer = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+  /** The manifest the next one builds on, and the one before it (both on disk, in the two slots). */
+  private current: Manifest | undefined;
+  private older: Manifest | undefined;
+  private seq = 0;
+  private needsBase = true;
+  private flight: InFlight | undefined;
+
+  constructor(
+    root: string,
+    private readonly id: CheckpointIdentity,
+    private readonly policy: CheckpointPolicy = DEFAULT_POLICY,
+  ) {
+    this.dir = join(root, String(id.partition));
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      throw new CheckpointError(`checkpoint.dir: cannot create ${this.dir}: ${(err as Error).message}`);
+    }
+  }
+
+  get inFlight(): boolean {
+    return this.flight !== undefined;
+  }
+
+  /** Waits for a checkpoint in flight (shutdown). */
+  async settled(): Promise<void> {
+    await this.flight?.done.catch(() => undefined);
+  }
+
+  // ---- restore ----
+
+  /**
+   * Reads the newest consistent point: the newer manifest's chain, base +
+   * deltas, each verified; a torn delta ends the chain at the one before, a
+   * torn base falls back to the previous chain, then to the older manifest.
+   * Undefined when the partition has no checkpoint.
+   */
+  load(newTable: () => UserTable): Restored | undefined {
+    this.abandon();
+    const skipped: string[] = [];
+    const manifests = [0, 1].map((slot) => this.readManifest(slot, skipped)).filter((m): m is Manifest => m !== undefined);
+    manifests.sort((a, b) => b.seq - a.seq);
+    this.seq = Math.max(this.seq, ...manifests.map((m) => m.seq));
+    for (const m of manifests) {
+      this.checkIdentity(m);
+      for (const chain of [m.chain, m.previous]) {
+        if (chain.length === 0) continue;
+        const got = this.readChain(chain, newTable, skipped);
+        if (!got) continue;
+        // Continue from what was read; a chain cut short by a torn file is not extended: the next checkpoint is a base.
+        this.current = { ...m, chain: chain.slice(0, got.segments), previous: chain === m.chain ? m.previous : [] };
+        this.older = manifests.find((o) => o !== m);
+        this.needsBase = got.segments < chain.length || chain !== m.chain;
+        got.table.settle();
+        const what = `${chain[0].kind} ${chain[0].seq}${got.segments > 1 ? ` + ${got.segments - 1} deltas` : ''}`;
+        return { table: got.table, meta: got.meta, nextOffset: got.nextOffset, savedAt: got.savedAt, detail: skipped.length ? `${what}; skipped: ${skipped.join('; ')}` : what };
+      }
+    }
+    if (manifests.length > 0 || skipped.length > 0) throw new CheckpointError(`checkpoint ${this.dir}: no readable point (${skipped.join('; ')}); move the directory away to start the partition afresh`);
+    this.current = undefined;
+    this.needsBase = true;
+    return undefined;
+  }
+
+  private readManifest(slot: number, skipped: string[]): Manifest | undefined {
+    const file = join(this.dir, `manifest.${slot}.json`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CheckpointError(`cannot read checkpoint manifest ${file}: ${(err as Error).message}`);
+    }
+    try {
+      const m = JSON.parse(text) as Manifest;
+      if (m.format !== MANIFEST_FORMAT || m.version !== MANIFEST_VERSION) throw new Error(`format ${String(m.format)} version ${String(m.version)}`);
+      if (manifestChecksum(m) !== m.checksum) throw new Error('checksum mismatch');
+      return m;
+    } catch (err) {
+      // A torn manifest: the other slot holds the previous one.
+      skipped.push(`manifest.${slot}.json is unreadable (${(err as Error).message})`);
+      return undefined;
+    }
+  }
+
+  private checkIdentity(m: Manifest): void {
+    const id = this.id;
+    if (m.partition !== id.partition || m.topic !== id.topic || m.jobType !== id.jobType) {
+      throw new CheckpointError(
+        `checkpoint ${this.dir} belongs to job type '${m.jobType}', topic '${m.topic}', partition ${m.partition}, ` +
+          `not to '${id.jobType}' on '${id.topic}' partition ${id.partition}: use another checkpoint.dir or consumer group`,
+      );
+    }
+    if (!sameFormat(id.format, m.state)) {
+      throw new CheckpointError(
+        `checkpoint ${this.dir} holds ${m.state.name} state version ${m.state.version} for features [${m.state.features.join(', ')}]; ` +
+          `this worker keeps ${id.format.name} version ${id.format.version} for [${id.format.features.join(', ')}]: the state is not compatible`,
+      );
+    }
+  }
+
+  private readChain(chain: SegmentRef[], newTable: () => UserTable, skipped: string[]): { table: UserTable; meta: Record<string, number>; nextOffset: number; savedAt: number; segments: number } | undefined {
+    const table = newTable();
+    let header: SegmentHeader | undefined;
+    let segments = 0;
+    for (const ref of chain) {
+      try {
+        const bytes = readFileSync(join(this.dir, ref.file));
+        const seg = verifySegment(bytes, ref.file);
+        if (seg.header.seq !== ref.seq || seg.header.kind !== ref.kind) throw new TornSegmentError(`${ref.file}: is ${seg.header.kind} ${seg.header.seq}, the manifest expects ${ref.kind} ${ref.seq}`);
+        applySegment(table, bytes, seg.entriesAt, seg.entriesEnd, seg.count, ref.file);
+        header = seg.header;
+        segments++;
+      } catch (err) {
+        skipped.push((err as Error).message);
+        if (segments === 0) return undefined;
+        // The table may hold part of the torn delta: read the chain again up to the last good segment.
+        return this.readChain(chain.slice(0, segments), newTable, skipped);
+      }
+    }
+    if (!header) return undefined;
+    return { table, meta: header.meta, nextOffset: header.nextOffset, savedAt: header.savedAt, segments };
+  }
+
+  // ---- write ----
+
+  /**
+   * Starts a checkpoint of the table as of now at `nextOffset`: a delta, or a
+   * base when the chain asks for compaction (or `full`). Returns undefined when
+   * one is still in flight (the caller tries again later).
+   */
+  begin(table: UserTable, meta: Record<string, number>, nextOffset: number, full = false): Promise<CheckpointOutcome | undefined> | undefined {
+    if (this.flight) return undefined;
+    const kind = full || this.wantsBase() ? 'base' : 'delta';
+    const started = performance.now();
+    const header = this.header(kind, ++this.seq, nextOffset, meta);
+    const encoder = new SegmentEncoder(table, header);
+    const flight: InFlight = { abandoned: false, changes: new Int32Array(0), done: Promise.resolve(undefined) };
+    const sink: SnapshotSink = {
+      early: (slot) => {
+        encoder.add(slot);
+        table.encoded(slot);
+      },
+    };
+    const cut = table.cut(kind === 'base', sink);
+    flight.changes = cut.changes;
+    flight.done = this.write(flight, table, encoder, cut, header, started)
+      .catch((err: unknown) => {
+        // Not durable: these users go into the next checkpoint.
+        if (!flight.abandoned) table.redirty(cut.changes);
+        throw err;
+      })
+      .finally(() => {
+        if (this.flight === flight) this.flight = undefined;
+      });
+    this.flight = flight;
+    return flight.done;
+  }
+
+  private async write(flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut, header: SegmentHeader, started: number): Promise<CheckpointOutcome | undefined> {
+    const file = `${header.kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
+    const tmp = join(this.dir, `${file}.tmp`);
+    let complete = false;
+    try {
+      complete = await this.encodeInto(tmp, flight, table, encoder, cut);
+    } finally {
+      if (!flight.abandoned) table.endSnapshot();
+      if (!complete) await unlink(tmp).catch(() => undefined);
+    }
+    if (!complete || flight.abandoned) return undefined;
+    await rename(tmp, join(this.dir, file));
+    const ref: SegmentRef = { file, kind: header.kind, seq: header.seq, nextOffset: header.nextOffset, bytes: encoder.bytes, users: encoder.entries };
+    const m = this.manifestWith(ref, header);
+    const target = join(this.dir, `manifest.${m.seq % 2}.json`);
+    const mtmp = `${target}.${this.writer}.tmp`;
+    await writeDurably(mtmp, Buffer.from(JSON.stringify(m, null, 1)));
+    if (flight.abandoned) {
+      await unlink(mtmp).catch(() => undefined);
+      return undefined;
+    }
+    await rename(mtmp, target);
+    // A rebalance's saveNow in the meantime wrote a newer manifest (seq + 1) on the chain before this one: it wins.
+    if (flight.abandoned) return undefined;
+    this.adopt(m);
+    void this.syncDir().then(() => this.collect());
+    return { kind: header.kind, bytes: encoder.bytes, users: encoder.entries, nextOffset: header.nextOffset, ms: performance.now() - started };
+  }
+
+  /** Encodes the cut's users in slices of `sliceMs`, writing chunks as they fill; false when abandoned. */
+  private async encodeInto(tmp: string, flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut): Promise<boolean> {
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      let i = 0;
+      while (i < cut.count) {
+        i = this.slice(table, encoder, cut, i);
+        for (const chunk of encoder.take()) await fh.write(chunk);
+        if (i < cut.count) await nextTurn();
+        if (flight.abandoned) return false;
+      }
+      table.endSnapshot();
+      encoder.finish();
+      for (const chunk of encoder.take()) await fh.write(chunk);
+      await fh.sync();
+      return true;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Encodes pending users from position i on for one slice of time; returns the next position. */
+  private slice(table: UserTable, encoder: SegmentEncoder, cut: Cut, i: number): number {
+    const stop = performance.now() + this.policy.sliceMs;
+    do {
+      const end = Math.min(cut.count, i + 256);
+      for (; i < end; i++) {
+        const slot = cut.slots ? cut.slots[i] : i;
+        if (!table.isPending(slot)) continue;
+        encoder.add(slot);
+        table.encoded(slot);
+      }
+    } while (i < cut.count && performance.now() < stop);
+    return i;
+  }
+
+  /**
+   * Checkpoints synchronously, now: abandons a checkpoint in flight and writes
+   * one delta (or a base, when there is no chain to extend) with every user
+   * changed since the last durable point.
+   */
+  saveNow(table: UserTable, meta: Record<string, number>, nextOffset: number): CheckpointOutcome {
+    const started = performance.now();
+    const notDurable = this.flight?.changes;
+    this.abandon(table);
+    const kind = this.current === undefined || this.needsBase ? 'base' : 'delta';
+    const cut = table.cut(kind === 'base', undefined);
+    const slots = kind === 'delta' ? union(notDurable, cut.changes) : null;
+    const header = this.header(kind, ++this.seq, nextOffset, meta);
+    const encoder = new SegmentEncoder(table, header);
+    const count = slots ? slots.length : table.size;
+    for (let i = 0; i < count; i++) encoder.add(slots ? slots[i] : i);
+    encoder.finish();
+    const file = `${kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
+    const tmp = join(this.dir, `${file}.tmp`);
+    writeFileDurably(tmp, encoder.take());
+    renameSync(tmp, join(this.dir, file));
+    const m = this.manifestWith({ file, kind, seq: header.seq, nextOffset, bytes: encoder.bytes, users: encoder.entries }, header);
+    const target = join(this.dir, `manifest.${m.seq % 2}.json`);
+    writeFileDurably(`${target}.${this.writer}.tmp`, [Buffer.from(JSON.stringify(m, null, 1))]);
+    renameSync(`${target}.${this.writer}.tmp`, target);
+    fsyncDir(this.dir);
+    this.adopt(m);
+    void this.collect();
+    return { kind, bytes: encoder.bytes, users: encoder.entries, nextOffset, ms: performance.now() - started };
+  }
+
+  /** Stops a checkpoint in flight; it will write nothing that counts. */
+  abandon(table?: UserTable): void {
+    if (!this.flight) return;
+    this.flight.abandoned = true;
+    this.flight = undefined;
+    table?.endSnapshot();
+  }
+
+  private wantsBase(): boolean {
+    if (this.current === undefined || this.needsBase) return true;
+    const [base, ...deltas] = this.current.chain;
+    const deltaBytes = deltas.reduce((n, d) => n + d.bytes, 0);
+    return deltas.length >= this.policy.maxDeltas || deltaBytes > base.bytes * this.policy.compactRatio;
+  }
+
+  private header(kind: 'base' | 'delta', seq: number, nextOffset: number, meta: Record<string, number>): SegmentHeader {
+    const { jobType, topic, partition, format } = this.id;
+    return { kind, seq, jobType, topic, partition, state: { name: format.name, version: format.version, features: [...format.features] }, nextOffset, meta, savedAt: Date.now() };
+  }
+
+  /** The manifest naming the chain with `ref` at its end (a base starts a new chain; the old one becomes `previous`). */
+  private manifestWith(ref: SegmentRef, header: SegmentHeader): Manifest {
+    const chain = ref.kind === 'base' ? [ref] : [...(this.current?.chain ?? []), ref];
+    const previous = ref.kind === 'base' ? (this.current?.chain ?? []) : (this.current?.previous ?? []);
+    const { jobType, topic, partition } = this.id;
+    const m: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, seq: header.seq, jobType, topic, partition, state: header.state, nextOffset: header.nextOffset, savedAt: header.savedAt, chain, previous, checksum: 0 };
+    m.checksum = manifestChecksum(m);
+    return m;
+  }
+
+  private adopt(m: Manifest): void {
+    this.older = this.current;
+    this.current = m;
+    this.needsBase = false;
+  }
+
+  /** The current chain, the one before the last compaction, and the older manifest's chain (a part of these): two bases at most. */
+  private referenced(): Set<string> {
+    const c = this.current;
+    const refs = c ? [...c.chain, ...c.previous] : [];
+    if (this.older) refs.push(...this.older.chain);
+    return new Set(refs.map((r) => r.file));
+  }
+
+  private async syncDir(): Promise<void> {
+    const fh = await open(this.dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Removes segment files no point worth restoring needs. */
+  private async collect(): Promise<void> {
+    const keep = this.referenced();
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      // Another member may have removed it first.
+      // Files newer than the manifest belong to a checkpoint still being written.
+      const seq = Number(/^(?:base|delta)-(\d+)-/.exec(name)?.[1] ?? NaN);
+      if (name.endsWith('.seg') && !keep.has(name) && seq <= (this.current?.seq ?? 0)) await unlink(join(this.dir, name)).catch(() => undefined);
+    }
+  }
+}
+
+/** The newer valid manifest of a partition's checkpoint directory (for tools and tests), or undefined. */
+export function latestManifest(partitionDir: string): Manifest | undefined {
+  let best: Manifest | undefined;
+  for (const slot of [0, 1]) {
+    try {
+      const m = JSON.parse(readFileSync(join(partitionDir, `manifest.${slot}.json`), 'utf8')) as Manifest;
+      if (manifestChecksum(m) === m.checksum && (!best || m.seq > best.seq)) best = m;
+    } catch {
+      // Absent or torn: the other slot.
+    }
+  }
+  return best;
+}
+
+function union(a: Int32Array | undefined, b: Int32Array): Int32Array {
+  if (!a || a.length === 0) return b;
+  return Int32Array.from(new Set([...a, ...b]));
+}
+
+function manifestChecksum(m: Manifest): number {
+  return crc32(Buffer.from(JSON.stringify({ ...m, checksum: 0 }))) >>> 0;
+}
+
+async function writeDurably(path: string, body: Uint8Array): Promise<void> {
+  const fh = await open(path, 'w', 0o644);
+  try {
+    await fh.write(body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function writeFileDurably(path: string, chunks: Uint8Array[]): void {
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    for (const c of chunks) writeSync(fd, c);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
