@@ -63,6 +63,8 @@ export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides):
   // The model path the operator renders is a pod mount; the worker applies CHURN_MODEL_PATH/CART_MODEL_PATH itself.
   base.model = {};
   base.checkpoint.dir = `${overrides.checkpointRoot}/${metadata.name}`;
+  // The disk state backend's local store: beside the checkpoints, not in them (each worker takes its own subdirectory).
+  if (base.state) base.state.dir = `${overrides.checkpointRoot}/${metadata.name}.state`;
   return Array.from({ length: parallelism }, (_, i) => {
     const config = structuredClone(base);
     config.kafka.clientId = `sluice-${metadata.name}-local-${i}`;
