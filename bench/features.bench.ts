@@ -10,8 +10,9 @@ import { EventGenerator } from '../workers/events/generator.js';
 import type { UserEvent } from '../workers/events/types.js';
 import { parseEvent } from '../workers/events/validate.js';
 import { toWire } from '../workers/events/wire.js';
-import { CART_FEATURES, cartFeatures, newCartState, updateCart, type CartState } from '../workers/jobs/cart/features.js';
-import { CHURN_FEATURES, churnFeatures, newChurnState, updateChurn, type ChurnState } from '../workers/jobs/churn/features.js';
+import { CART_FEATURES, cartFeatures, CartTable, updateCart } from '../workers/jobs/cart/features.js';
+import { CHURN_FEATURES, churnFeatures, ChurnTable, updateChurn } from '../workers/jobs/churn/features.js';
+import type { UserTable } from '../workers/state/table.js';
 import { bundledModelPath } from '../workers/models/bundled.js';
 import { Scorer } from '../workers/models/scorer.js';
 
@@ -58,39 +59,37 @@ const p = timeRuns(() => {
 });
 console.log(`parseEvent         ${fmt((p.ms * 1e6) / p.n)} ns/event (${fmt((p.n / p.ms) * 1000)} events/s)`);
 
-function updateCost<S>(name: string, fresh: () => S, update: (s: S, e: UserEvent) => void): Map<string, S> {
-  let states = new Map<string, S>();
+function updateCost<T extends UserTable>(name: string, fresh: () => T, update: (t: T, slot: number, e: UserEvent) => void): T {
+  let table = fresh();
   const r = timeRuns(() => {
-    states = new Map<string, S>();
-    for (const e of events) {
-      let s = states.get(e.userId);
-      if (s === undefined) states.set(e.userId, (s = fresh()));
-      update(s, e);
-    }
+    table = fresh();
+    for (const e of events) update(table, table.slot(e.userId), e);
     return events.length;
   });
   console.log(`${name.padEnd(18)} ${((r.ms * 1e6) / r.n).toFixed(0)} ns/event incl. state lookup (${fmt((r.n / r.ms) * 1000)} events/s)`);
-  return states;
+  return table;
 }
 
-function extractCost<S>(name: string, states: Map<string, S>, width: number, extract: (s: S, asOf: number, out: Float32Array, o: number) => void): void {
-  const list = [...states.values()];
+function extractCost<T extends UserTable>(name: string, table: T, width: number, extract: (t: T, slot: number, asOf: number, out: Float32Array, o: number) => void): void {
   const out = new Float32Array(width);
   const asOf = gen.end;
   const r = timeRuns(() => {
-    for (let k = 0; k < 10; k++) for (const s of list) extract(s, asOf, out, 0);
-    return list.length * 10;
+    for (let k = 0; k < 10; k++) for (let slot = 0; slot < table.size; slot++) extract(table, slot, asOf, out, 0);
+    return table.size * 10;
   });
   console.log(`${name.padEnd(18)} ${((r.ms * 1e6) / r.n).toFixed(0)} ns/row (${width} features)`);
 }
 
-const churnStates = updateCost<ChurnState>('updateChurn', newChurnState, updateChurn);
-const cartStates = updateCost<CartState>('updateCart', newCartState, updateCart);
+const churnStates = updateCost('updateChurn', () => new ChurnTable(), updateChurn);
+const cartStates = updateCost('updateCart', () => new CartTable(), updateCart);
 extractCost('churnFeatures', churnStates, CHURN_FEATURES.length, churnFeatures);
 extractCost('cartFeatures', cartStates, CART_FEATURES.length, cartFeatures);
-const avgChurn = [...churnStates.values()].slice(0, 1000).reduce((a, s) => a + JSON.stringify(s).length, 0) / Math.min(1000, churnStates.size);
-const avgCart = [...cartStates.values()].slice(0, 1000).reduce((a, s) => a + JSON.stringify(s).length, 0) / Math.min(1000, cartStates.size);
-console.log(`state size         churn ${fmt(avgChurn)} B/user, cart ${fmt(avgCart)} B/user (JSON, as checkpointed)`);
+const perUser = (t: UserTable): number => {
+  let bytes = 0;
+  for (let s = 0; s < t.size; s++) bytes += t.valueBytes(s) + t.index.idBytes(s).length + 4;
+  return bytes / t.size;
+};
+console.log(`state size         churn ${fmt(churnStates.bytes / churnStates.size)} B/user in memory, ${fmt(perUser(churnStates))} B/user encoded; cart ${fmt(cartStates.bytes / cartStates.size)} B/user in memory, ${fmt(perUser(cartStates))} B/user encoded`);
 
 for (const [job, names] of [['churn', CHURN_FEATURES], ['cart', CART_FEATURES]] as const) {
   const scorer = await Scorer.load(bundledModelPath(job), names);
