@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           sequence: { groupOrder: 0 },
-          include: ['lib/**/*.test.ts', 'operator/**/*.test.ts', 'workers/**/*.test.ts', 'cli/**/*.test.ts'],
+          include: ['lib/**/*.test.ts', 'test/contract/**/*.test.ts', 'operator/**/*.test.ts', 'workers/**/*.test.ts', 'cli/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -18,12 +18,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { JobType, WorkerConfig } from '../lib/worker-config/config.js';
+import type { JobType, WorkerDocument } from '../lib/worker-config/config.js';
 import { EventGenerator } from '../workers/events/generator.js';
 import type { UserEvent } from '../workers/events/types.js';
 import { toWire } from '../workers/events/wire.js';
 import { createTopic, RecordProducer } from '../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../test/support/infra.js';
+import { jobTypes } from '../workers/jobs/registry.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
@@ -75,13 +76,12 @@ interface Worker {
 async function startWorker(type: JobType, topic: string, dir: string): Promise<Worker> {
   const port = await freePort();
   const name = uniqueName(`bench-${type}`);
-  const config: WorkerConfig = {
+  const config: WorkerDocument = {
     job: { name, type },
     kafka: { bootstrapServers: kafka().brokers, topic, consumerGroup: name, startFrom: 'earliest', deadLetterTopic: `${topic}.dlq` },
     redis: { host: redis().host, port: redis().port, keyPrefix: `${name}:`, ttlSeconds: 600 },
     model: {},
     checkpoint: { dir, intervalSeconds: 5 },
-    ...(type === 'cart' ? { cart: { abandonWindowMinutes: 60, abandonThreshold: 0.75 } } : {}),
     metrics: { port },
   };
   const file = join(dir, `${name}.yaml`);
@@ -259,7 +259,7 @@ async function measure(dir: string): Promise<void> {
   const list = events(EVENTS, 1);
   await produce(topic, list);
   console.log(`worker benchmark: ${fmt(list.length)} events of ${fmt(USERS)} users on ${PARTITIONS} partitions, one worker process per job, ${RUNS} runs (median)`);
-  for (const type of ['churn', 'cart'] as const) {
+  for (const type of jobTypes.types()) {
     const runs: RunStats[] = [];
     for (let r = 0; r < RUNS; r++) runs.push(await throughputRun(type, topic, list.length, dir));
     const rates = runs.map((r) => r.rate);

@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { Controller } from './processingjob/controller.js';
-import { serve, type HttpEndpoint } from '../lib/http/server.js';
+import { metricsRoute, probeRoutes, serve, type HttpEndpoint } from '../lib/http/server.js';
 import { Kube, loadKubeConfig } from './kube/client.js';
 import { LeaderElector } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
@@ -54,17 +54,15 @@ export async function runOperator(input: Partial<OperatorOptions>, hooks: RunHoo
       await c?.stop();
     }));
 
-  const metricsServer: HttpEndpoint = await serve(options.metricsBindAddress, {
-    '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
-  });
-  const health: HttpEndpoint = await serve(options.healthProbeBindAddress, {
-    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
-    // A standby is ready (it can take over); a leader once its caches are synced.
-    '/readyz': async () => {
+  const metricsServer: HttpEndpoint = await serve(options.metricsBindAddress, { '/metrics': metricsRoute(metrics.registry) });
+  // A standby is ready (it can take over); a leader once its caches are synced.
+  const health: HttpEndpoint = await serve(
+    options.healthProbeBindAddress,
+    probeRoutes(() => {
       const ready = controller ? controller.synced : candidate;
-      return { status: ready ? 200 : 503, body: ready ? 'ok\n' : 'caches not synced\n' };
-    },
-  });
+      return { ready, detail: ready ? 'ok' : 'caches not synced' };
+    }),
+  );
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {

@@ -2,13 +2,14 @@
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import type { JobType } from '../lib/worker-config/config.js';
+import { jobTypes } from './jobs/registry.js';
 import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
-    .description('Run one stream worker (churn or cart) on Kafka and Redis: what a worker pod runs')
+    .description(`Run one stream worker (${jobTypes.types().join(' or ')}) on Kafka and Redis: what a worker pod runs`)
     .option('-c, --config <file>', 'worker config YAML (the ConfigMap the operator renders); without it, everything comes from the environment')
-    .addOption(new Option('-t, --type <type>', 'job type, overriding job.type of the config').choices(['churn', 'cart']))
+    .addOption(new Option('-t, --type <type>', 'job type, overriding job.type of the config').choices(jobTypes.types()))
     .option('--metrics-host <host>', 'interface of /metrics, /healthz, /readyz', '0.0.0.0')
     .action(async (opts: { config?: string; type?: JobType; metricsHost: string }) => {
       const logger = pino({ name: 'sluice-worker' });

@@ -2,22 +2,20 @@
  * The worker process: configuration in, a running Kafka worker out. The CLI
  * (`sluice worker`, workers/command.ts) and tests call these two functions.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { WorkerConfig } from '../lib/worker-config/config.js';
-import { AlertDispatcher, SmtpMailer } from './jobs/cart/alerts.js';
-import { buildJob, loadModel } from './jobs/registry.js';
 import { kafkaConnection } from '../lib/kafka/client.js';
+import type { WorkerConfig, WorkerCredentials } from '../lib/worker-config/config.js';
+import { jobTypes } from './jobs/registry.js';
 import { KafkaWorker } from './runtime/kafka-worker.js';
 import { startHealthServer, WorkerMetrics } from './runtime/metrics.js';
 import { RedisSink } from './runtime/redis-sink.js';
 import type { StateStore } from './state/table.js';
-import type { WorkerCredentials } from '../lib/worker-config/resolve.js';
 
-export { loadWorkerConfig, resolveWorkerConfig, credentialsFromEnv, WorkerConfigError, type WorkerCredentials } from '../lib/worker-config/resolve.js';
+export { loadWorkerConfig, resolveWorkerConfig, credentialsFromEnv, WorkerConfigError, type WorkerCredentials } from './config.js';
 
 export interface RunWorkerOptions {
   /** From Secret-backed env vars (credentialsFromEnv); none by default. */
@@ -41,22 +39,21 @@ export interface RunningWorker {
 export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {}): Promise<RunningWorker> {
   const logger = (opts.logger ?? pino({ name: 'sluice-worker' })).child({ job: config.job.name, type: config.job.type });
   const credentials = opts.credentials ?? { kafka: {}, smtp: {} };
-  const model = await loadModel(config.job.type, config.model.path);
+  const definition = jobTypes.get(config.job.type);
+  const model = await definition.loadModel(config.model.path);
   logger.info({ model: config.model.path ?? 'bundled', version: model.version }, 'model loaded');
-  const job = buildJob(config.job.type, model, config.cart, config.model.threshold, stateStore(config));
-  if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (LMDB), rebuilt from the checkpoints');
   const metrics = new WorkerMetrics({ job: config.job.name, type: config.job.type });
   const sink = RedisSink.connect(config.redis, credentials.redisPassword, logger);
   await sink.waitReady(5_000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet; results wait until it is'));
-  const mailer = config.alerts ? new SmtpMailer(config.alerts.smtp, credentials.smtp) : undefined;
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
-  const alerts = new AlertDispatcher(sink, mailer, config.alerts, holder, metrics, logger);
+  const { job, output } = definition.create({ config, model, sink, metrics: metrics.registry, logger, credentials, holder, state: stateStore(config) });
+  if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (LMDB), rebuilt from the checkpoints');
   const worker = new KafkaWorker({
     config,
     connection: kafkaConnection(config.kafka, credentials.kafka, logger),
     job,
     sink,
-    alerts,
+    output,
     metrics,
     logger,
     idleAfterMs: opts.idleAfterMs,
@@ -78,7 +75,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
     stop: () =>
       (stopped ??= (async () => {
         await worker.stop();
-        mailer?.close();
+        output?.close?.();
         await sink.close();
         await server.close();
       })()),

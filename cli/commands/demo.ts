@@ -1,7 +1,10 @@
 import { Command, Option } from 'commander';
 import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
-import { MemoryStore, runJobInProcess, type InProcessRun } from '../../workers/runtime/index.js';
+import { runInProcess } from '../../workers/in-process.js';
+import { storedAlerts } from '../../workers/jobs/cart/alerts.js';
+import { riskiestUsers } from '../../workers/jobs/churn/index.js';
+import { MemoryStore, type InProcessRun } from '../../workers/runtime/index.js';
 import { duration, nonNegativeNumber, positiveInt } from '../options.js';
 import { formatCount } from '../progress.js';
 
@@ -58,8 +61,8 @@ export async function demo(options: DemoOptions, out: NodeJS.WritableStream & { 
   const rate = options.rate > 0 ? options.rate : undefined;
   out.write(`sluice demo: churn and cart jobs on ${formatCount(options.users)} simulated users (seed ${options.seed}), no Kafka or Redis\n`);
   const [churn, cart] = await Promise.all([
-    runJobInProcess({ type: 'churn', source: endless(options.seed, options.users), store: new MemoryStore(), ratePerSecond: rate }),
-    runJobInProcess({ type: 'cart', source: endless(options.seed, options.users), store: new MemoryStore(), ratePerSecond: rate }),
+    runInProcess({ type: 'churn', source: endless(options.seed, options.users), store: new MemoryStore(), ratePerSecond: rate }),
+    runInProcess({ type: 'cart', source: endless(options.seed, options.users), store: new MemoryStore(), ratePerSecond: rate }),
   ]);
   const runs: DemoRuns = { churn, cart, started: Date.now() };
   const everyMs = (options.interval ?? (tty ? 1 : 5)) * 1000;
@@ -89,15 +92,14 @@ const elapsedSeconds = (runs: DemoRuns): number => (Date.now() - runs.started) /
 
 function summaryLine(runs: DemoRuns, top: number): string {
   const { churn, cart } = runs;
-  const riskiest = churn.store
-    .riskiest(top)
+  const riskiest = riskiestUsers(churn.store, top)
     .map((r) => `${r.userId} ${r.score.toFixed(3)} ${r.riskLevel}`)
     .join(', ');
   return (
     `[${elapsedSeconds(runs).toFixed(0)}s] churn ${formatCount(churn.store.eventsProcessed)} events ` +
     `(${formatCount(churn.store.throughput())}/s), ${formatCount(churn.store.users.size)} users scored; ` +
     `cart ${formatCount(cart.store.eventsProcessed)} events (${formatCount(cart.store.throughput())}/s), ` +
-    `${formatCount(cart.store.alerts.size)} abandoned carts alerted; riskiest users: ${riskiest || '(none scored yet)'}`
+    `${formatCount(storedAlerts(cart.store).length)} abandoned carts alerted; riskiest users: ${riskiest || '(none scored yet)'}`
   );
 }
 
@@ -107,17 +109,17 @@ function screen(runs: DemoRuns, top: number): string {
     `sluice demo — ${elapsedSeconds(runs).toFixed(0)}s (Ctrl-C to stop)`,
     '',
     `churn  ${formatCount(churn.store.eventsProcessed).padStart(12)} events  ${formatCount(churn.store.throughput()).padStart(9)}/s  ${formatCount(churn.store.users.size)} users scored`,
-    `cart   ${formatCount(cart.store.eventsProcessed).padStart(12)} events  ${formatCount(cart.store.throughput()).padStart(9)}/s  ${formatCount(cart.store.alerts.size)} abandoned carts alerted`,
+    `cart   ${formatCount(cart.store.eventsProcessed).padStart(12)} events  ${formatCount(cart.store.throughput()).padStart(9)}/s  ${formatCount(storedAlerts(cart.store).length)} abandoned carts alerted`,
     '',
     `riskiest users (churn score)`,
     `  ${'user'.padEnd(14)} ${'score'.padStart(6)}  ${'risk'.padEnd(7)} updated (event time)`,
   ];
-  for (const r of churn.store.riskiest(top)) {
+  for (const r of riskiestUsers(churn.store, top)) {
     lines.push(`  ${r.userId.padEnd(14)} ${r.score.toFixed(3).padStart(6)}  ${r.riskLevel.padEnd(7)} ${r.updatedAt}`);
   }
   if (churn.store.users.size === 0) lines.push('  (none scored yet)');
   lines.push('', 'latest cart alerts');
-  const alerts = cart.store.recentAlerts(5);
+  const alerts = storedAlerts(cart.store, 5);
   for (const a of alerts) {
     lines.push(
       `  ${a.cartId.padEnd(18)} user ${a.userId.padEnd(10)} p=${a.score.toFixed(3)}  ${a.items} items, ${a.value.toFixed(2)}  ` +

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/package-root.js';
+import { resolveWorkerConfig } from '../../workers/config.js';
 import { localWorkerConfigs } from './job-config.js';
 import { readJobFile, readJobs } from './job-file.js';
 
@@ -72,7 +73,8 @@ describe('the ProcessingJob YAML → worker config mapping of `sluice run`', () 
   it('defaults the cart window and threshold to the seed values when spec.cart is absent', () => {
     const file = jobFile(minimal('  type: cart\n  kafka: { bootstrapServers: ["k:9092"] }\n  redis: { host: r }'));
     const [config] = localWorkerConfigs(readJobFile(file), local);
-    expect(config!.cart).toEqual({ abandonWindowMinutes: 60, abandonThreshold: 0.75 });
+    // The document leaves spec.cart out as the user did; the worker's contract fills the defaults.
+    expect(resolveWorkerConfig(config, {}).cart).toEqual({ abandonWindowMinutes: 60, abandonThreshold: 0.75 });
     expect(config!.alerts).toBeUndefined();
     expect(config!.kafka.startFrom).toBe('latest');
   });

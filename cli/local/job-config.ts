@@ -1,6 +1,7 @@
 import type { ProcessingJob } from '../../operator/api/types.js';
 import { renderWorkerConfig } from '../../operator/render/worker-config.js';
-import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
+import type { WorkerDocument } from '../../lib/worker-config/config.js';
+import { jobTypes } from '../../workers/jobs/registry.js';
 import { CliError } from '../errors.js';
 import type { JobDocument } from './job-file.js';
 
@@ -22,17 +23,18 @@ export interface LocalOverrides {
   env?: NodeJS.ProcessEnv;
 }
 
-const MODEL_PATH_ENV: Record<JobType, string> = { churn: 'CHURN_MODEL_PATH', cart: 'CART_MODEL_PATH' };
-
 /**
- * One WorkerConfig per local worker. The mapping is the operator's own
+ * One worker configuration document per local worker. The mapping is the operator's own
  * (`renderWorkerConfig`, what lands in the worker ConfigMap), so a job behaves
  * the same locally and in a cluster; only what exists in a cluster alone is
  * replaced: checkpoints go to a local directory, each worker gets its own
  * metrics port and client id, and volumes (TLS Secrets, model ConfigMaps/PVCs)
  * cannot be mounted, so those need a local file instead.
  */
-export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides): WorkerConfig[] {
+/** A local worker's configuration document: the operator's rendering with this machine's addresses and its own metrics port. */
+export type LocalWorkerConfig = WorkerDocument & { metrics: { port: number } };
+
+export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides): LocalWorkerConfig[] {
   const job = {
     ...doc,
     metadata: { ...doc.metadata, namespace: doc.metadata.namespace ?? 'default' },
@@ -53,31 +55,32 @@ export function localWorkerConfigs(doc: JobDocument, overrides: LocalOverrides):
     );
   }
   const modelSource = spec.model?.source ?? 'bundled';
-  if (modelSource !== 'bundled' && !env[MODEL_PATH_ENV[spec.type]]) {
+  const modelPathEnv = jobTypes.get(spec.type).config.modelPathEnv;
+  if (modelSource !== 'bundled' && !env[modelPathEnv]) {
     throw new CliError(
-      `spec.model.source is '${modelSource}', which local mode cannot mount: set ${MODEL_PATH_ENV[spec.type]} to the ONNX file`,
+      `spec.model.source is '${modelSource}', which local mode cannot mount: set ${modelPathEnv} to the ONNX file`,
     );
   }
   const base = renderWorkerConfig(job, { workerImage: 'local' });
   applyFlags(base, overrides);
-  // The model path the operator renders is a pod mount; the worker applies CHURN_MODEL_PATH/CART_MODEL_PATH itself.
+  // The model path the operator renders is a pod mount; the worker applies its type's model path variable itself.
   base.model = {};
   base.checkpoint.dir = `${overrides.checkpointRoot}/${metadata.name}`;
   // The disk state backend's local store: beside the checkpoints, not in them (each worker takes its own subdirectory).
   if (base.state) base.state.dir = `${overrides.checkpointRoot}/${metadata.name}.state`;
   return Array.from({ length: parallelism }, (_, i) => {
-    const config = structuredClone(base);
+    const config = { ...structuredClone(base), metrics: { port: overrides.metricsPorts?.[i] ?? overrides.metricsPortBase + i } };
     config.kafka.clientId = `sluice-${metadata.name}-local-${i}`;
-    config.metrics = { port: overrides.metricsPorts?.[i] ?? overrides.metricsPortBase + i };
     return config;
   });
 }
 
 /** What `sluice run`'s flags say of this machine's addresses and names. */
-function applyFlags(base: WorkerConfig, overrides: LocalOverrides): void {
+function applyFlags(base: WorkerDocument, overrides: LocalOverrides): void {
   if (overrides.bootstrapServers) base.kafka.bootstrapServers = overrides.bootstrapServers;
   if (overrides.redis) Object.assign(base.redis, overrides.redis);
   if (overrides.consumerGroup) base.kafka.consumerGroup = overrides.consumerGroup;
   if (overrides.keyPrefix !== undefined) base.redis.keyPrefix = overrides.keyPrefix;
-  if (overrides.smtp && base.alerts) Object.assign(base.alerts.smtp, overrides.smtp);
+  const alerts = base.alerts as { smtp: { host: string; port: number } } | undefined;
+  if (overrides.smtp && alerts) Object.assign(alerts.smtp, overrides.smtp);
 }

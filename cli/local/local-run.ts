@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { LocalWorkerConfig } from './job-config.js';
 import { PortAllocator, portFree } from './ports.js';
 import { ensureStateDir, removeRunState, stopRequestFile, writeRunState, type RunState } from './run-state.js';
 import { LocalSupervisor, PERMANENT_EXIT_CODES, type LocalWorker } from './supervisor.js';
@@ -11,7 +11,7 @@ export interface PlannedJob {
   name: string;
   type: string;
   file: string;
-  configs: WorkerConfig[];
+  configs: LocalWorkerConfig[];
 }
 
 export interface LocalRunOptions {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import { resolveWorkerConfig, type WorkerConfig } from '../../workers/config.js';
 import { isAlive, listRunStates, type RunState } from '../local/run-state.js';
 import { recentProblem } from '../local/worker-log.js';
 import { fromMetrics, rollUp, type JobView, type RateTracker, type WorkerView } from './model.js';
@@ -22,7 +22,8 @@ function renderedConfig(state: RunState): WorkerConfig | undefined {
   const file = state.workers[0]?.configFile;
   if (!file) return undefined;
   try {
-    return parse(readFileSync(file, 'utf8')) as WorkerConfig;
+    // Through the worker's own contract, so the defaults it applied are seen here too.
+    return resolveWorkerConfig(parse(readFileSync(file, 'utf8')), {}, { source: file });
   } catch {
     return undefined;
   }

@@ -1,3 +1,8 @@
+/**
+ * The small HTTP server behind `/metrics`, `/healthz` and `/readyz`, for the
+ * operator and the workers alike: a route table, port 0 for a free port, and a
+ * close that does not wait for idle keep-alive connections.
+ */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -16,34 +21,62 @@ export function parseBindAddress(address: string): { host?: string; port: number
 export interface HttpEndpoint {
   /** host:port actually bound. */
   address: string;
+  /** The port actually bound (useful with port 0). */
+  port: number;
   close(): Promise<void>;
 }
 
-/** A small HTTP server for /metrics or the health probes. */
-export async function serve(bindAddress: string, routes: Record<string, Route>): Promise<HttpEndpoint> {
-  const { host, port } = parseBindAddress(bindAddress);
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+export interface ServeOptions {
+  /** The body of a 404, naming the routes there are. */
+  notFound?: string;
+}
+
+function handler(routes: Record<string, Route>, options: ServeOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
     const route = routes[(req.url ?? '/').split('?')[0]!];
     if (!route) {
-      res.writeHead(404).end('not found\n');
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(options.notFound ?? 'not found\n');
       return;
     }
     route(req).then(
       (r) => res.writeHead(r.status, { 'Content-Type': r.contentType ?? 'text/plain; charset=utf-8' }).end(r.body),
       (err: unknown) => res.writeHead(500).end(`${String(err)}\n`),
     );
-  });
+  };
+}
+
+/** Serves `routes` on `bindAddress` ([host]:port); rejects with the address when it cannot listen. */
+export async function serve(bindAddress: string, routes: Record<string, Route>, options: ServeOptions = {}): Promise<HttpEndpoint> {
+  const { host, port } = parseBindAddress(bindAddress);
+  const server: Server = createServer(handler(routes, options));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new Error(`cannot listen on ${bindAddress}: ${err.message}`)));
     server.listen(port, host, () => resolve());
   });
   const a = server.address() as AddressInfo;
   return {
     address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    port: a.port,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** `/healthz` (the process runs) and `/readyz` (`ready()` says whether, and why not). */
+export function probeRoutes(ready: () => { ready: boolean; detail: string }): Record<string, Route> {
+  return {
+    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
+    '/readyz': async () => {
+      const r = ready();
+      return { status: r.ready ? 200 : 503, body: `${r.detail}\n` };
+    },
+  };
+}
+
+/** `/metrics` of a prom-client registry. */
+export function metricsRoute(registry: { metrics(): Promise<string>; contentType: string }): Route {
+  return async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType });
 }

@@ -1,76 +1,45 @@
 /**
- * The worker configuration document. The operator renders it from a
- * ProcessingJob into the worker ConfigMap (key `worker.yaml`), `sluice run`
- * renders it for local processes, and the worker validates it at start.
- * Secrets never appear here: credentials reach the worker as environment
- * variables (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, REDIS_PASSWORD,
- * SMTP_USERNAME, SMTP_PASSWORD) from secretKeyRefs.
+ * The worker configuration: one YAML document (`worker.yaml`) that the operator
+ * renders into the worker ConfigMap, `sluice run` renders for local processes
+ * and the worker validates at start. Its shape, defaults, environment variables
+ * and validation all come from one schema (schema.ts plus each job type's
+ * fragment). Secrets never appear in it: credentials reach the worker as
+ * environment variables (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
+ * REDIS_PASSWORD, SMTP_USERNAME, SMTP_PASSWORD) from secretKeyRefs.
  */
-export type JobType = 'churn' | 'cart';
+import type { CommonConfig, CommonDocument } from './schema.js';
+import type { SchemaNode } from './schema-kit.js';
 
-export interface WorkerConfig {
-  job: {
-    name: string;
-    namespace?: string;
-    type: JobType;
-  };
-  kafka: {
-    bootstrapServers: string[];
-    topic: string;
-    consumerGroup: string;
-    /** Where a consumer group with no committed offset and no checkpoint starts. */
-    startFrom: 'earliest' | 'latest';
-    deadLetterTopic: string;
-    clientId?: string;
-    tls?: { enabled: boolean; caFile?: string; certFile?: string; keyFile?: string; insecureSkipVerify?: boolean };
-    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' };
-    /**
-     * How long the group waits for a silent member before moving its
-     * partitions (default 30). Lower means faster recovery after a crash;
-     * the broker's group.min.session.timeout.ms (6 s by default) is the floor.
-     */
-    sessionTimeoutSeconds?: number;
-  };
-  redis: {
-    host: string;
-    port: number;
-    db?: number;
-    /** Prepended to every key the worker writes (`<prefix>user:<id>`). */
-    keyPrefix: string;
-    /** Expiry of written keys; absent or 0 means no expiry. */
-    ttlSeconds?: number;
-    tls?: boolean;
-  };
-  model: {
-    /** Path of an ONNX file; absent means the model bundled for the job type. */
-    path?: string;
-    /** Churn: score at or above which a user's risk_level is `high` (default 0.7). */
-    threshold?: number;
-  };
-  checkpoint: {
-    dir: string;
-    intervalSeconds: number;
-  };
-  /** Where users' state lives between checkpoints; absent means in memory. */
-  state?: {
-    backend: 'memory' | 'disk';
-    /** The disk backend's local directory (emptied at start: it is rebuilt from the checkpoints). */
-    dir: string;
-    /** Memory for cached users per partition with the disk backend. */
-    cacheMiB: number;
-  };
-  /** Only for type `cart`. */
-  cart?: {
-    abandonWindowMinutes: number;
-    abandonThreshold: number;
-  };
-  /** Only for type `cart`; absent means no email is sent (alerts still land in Redis). */
-  alerts?: {
-    smtp: { host: string; port: number; secure: boolean };
-    from: string;
-    to: string[];
-  };
-  metrics: {
-    port: number;
+/** A registered job type's name (`churn`, `cart`, ...): see workers/jobs/registry.ts. */
+export type JobType = string;
+
+/** A validated worker configuration: the shared sections, typed, plus the sections of its job type. */
+export type WorkerConfig = CommonConfig & { [section: string]: unknown };
+
+/** A configuration document as written (by the operator, `sluice run`, a test), before defaults. */
+export type WorkerDocument = CommonDocument & { [section: string]: unknown };
+
+/** What a job type adds to the worker configuration (declared in its folder, workers/jobs/<type>/config.ts). */
+export interface JobConfigFragment {
+  /** `job.type` in the document, `spec.type` of a ProcessingJob. */
+  readonly type: JobType;
+  /** Sections of the document only this type takes (cart: `cart` and `alerts`), with their defaults and `x-env` leaves. */
+  readonly sections?: Readonly<Record<string, SchemaNode>>;
+  /** The variable naming an ONNX file for this type instead of the bundled model (the seed's CHURN_MODEL_PATH...). */
+  readonly modelPathEnv: string;
+}
+
+/** Credentials never live in the config document: they come from Secret-backed env vars. */
+export interface WorkerCredentials {
+  kafka: { username?: string; password?: string };
+  redisPassword?: string;
+  smtp: { username?: string; password?: string };
+}
+
+export function credentialsFromEnv(env: NodeJS.ProcessEnv): WorkerCredentials {
+  return {
+    kafka: { username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD },
+    redisPassword: env.REDIS_PASSWORD || undefined,
+    smtp: { username: env.SMTP_USERNAME, password: env.SMTP_PASSWORD },
   };
 }

@@ -1,167 +1,31 @@
 /**
- * Reading the worker configuration: the YAML document the operator renders
- * (or none), then the seed's environment variables on top, then defaults and
- * validation in one pass. Errors name the field (or the variable) and say what
- * is wrong, because a worker that refuses to start is read from its log.
+ * Reading the worker configuration: the YAML document (or none), then the
+ * environment variables on top, then the derived names, defaults and
+ * validation in one pass, all from the one schema (schema.ts plus the job
+ * type's fragment). Errors name the field (or the variable) and say what is
+ * wrong, because a worker that refuses to start is read from its log.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { JobType, WorkerConfig } from './config.js';
+import type { JobConfigFragment, JobType, WorkerConfig } from './config.js';
+import { clientIdOf, consumerGroupOf, deadLetterTopicOf, defaultJobName } from './names.js';
+import { commonSchema } from './schema.js';
+import { envBindings, type EnvBinding, type SchemaNode } from './schema-kit.js';
 
 export class WorkerConfigError extends Error {
   override readonly name = 'WorkerConfigError';
 }
 
-/** Credentials never live in the config document: they come from Secret-backed env vars. */
-export interface WorkerCredentials {
-  kafka: { username?: string; password?: string };
-  redisPassword?: string;
-  smtp: { username?: string; password?: string };
-}
-
-export function credentialsFromEnv(env: NodeJS.ProcessEnv): WorkerCredentials {
-  return {
-    kafka: { username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD },
-    redisPassword: env.REDIS_PASSWORD || undefined,
-    smtp: { username: env.SMTP_USERNAME, password: env.SMTP_PASSWORD },
-  };
-}
-
-const hostPort = { type: 'string', pattern: '^[^\\s:,]+:\\d{1,5}$' };
-const port = { type: 'integer', minimum: 0, maximum: 65535 };
-
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['job', 'kafka', 'redis', 'checkpoint'],
-  properties: {
-    job: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['name', 'type'],
-      properties: {
-        name: { type: 'string', minLength: 1 },
-        namespace: { type: 'string' },
-        type: { enum: ['churn', 'cart'] },
-      },
-    },
-    kafka: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['bootstrapServers', 'topic', 'consumerGroup'],
-      properties: {
-        bootstrapServers: { type: 'array', minItems: 1, items: hostPort },
-        topic: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
-        consumerGroup: { type: 'string', minLength: 1 },
-        startFrom: { enum: ['earliest', 'latest'], default: 'earliest' },
-        deadLetterTopic: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
-        clientId: { type: 'string' },
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['enabled'],
-          properties: {
-            enabled: { type: 'boolean' },
-            caFile: { type: 'string' },
-            certFile: { type: 'string' },
-            keyFile: { type: 'string' },
-            insecureSkipVerify: { type: 'boolean' },
-          },
-        },
-        sessionTimeoutSeconds: { type: 'number', minimum: 1, maximum: 1800 },
-        sasl: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['mechanism'],
-          properties: { mechanism: { enum: ['plain', 'scram-sha-256', 'scram-sha-512'] } },
-        },
-      },
-    },
-    redis: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['host', 'port'],
-      properties: {
-        host: { type: 'string', minLength: 1 },
-        port: { ...port, minimum: 1 },
-        db: { type: 'integer', minimum: 0 },
-        keyPrefix: { type: 'string', default: '' },
-        ttlSeconds: { type: 'integer', minimum: 0 },
-        tls: { type: 'boolean' },
-      },
-    },
-    model: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { path: { type: 'string', minLength: 1 }, threshold: { type: 'number', minimum: 0, maximum: 1 } },
-    },
-    checkpoint: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['dir'],
-      properties: {
-        dir: { type: 'string', minLength: 1 },
-        intervalSeconds: { type: 'number', exclusiveMinimum: 0, default: 10 },
-      },
-    },
-    state: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        backend: { enum: ['memory', 'disk'], default: 'memory' },
-        dir: { type: 'string', minLength: 1, default: 'state' },
-        cacheMiB: { type: 'integer', minimum: 16, maximum: 65536, default: 256 },
-      },
-    },
-    cart: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        abandonWindowMinutes: { type: 'number', exclusiveMinimum: 0, default: 60 },
-        abandonThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.75 },
-      },
-    },
-    alerts: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['smtp', 'from', 'to'],
-      properties: {
-        smtp: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['host', 'port'],
-          properties: {
-            host: { type: 'string', minLength: 1 },
-            port: { ...port, minimum: 1 },
-            secure: { type: 'boolean', default: false },
-          },
-        },
-        from: { type: 'string', minLength: 3 },
-        to: { type: 'array', minItems: 1, items: { type: 'string', minLength: 3 } },
-      },
-    },
-    metrics: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { port: { ...port, default: 9102 } },
-    },
-  },
-} as const;
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validate = ajv.compile(schema);
+type Doc = Record<string, unknown>;
 
 function fieldOf(e: ErrorObject): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  if (e.keyword === 'required') return path ? `${path}.${String(e.params.missingProperty)}` : String(e.params.missingProperty);
-  if (e.keyword === 'additionalProperties') {
-    const extra = String(e.params.additionalProperty);
-    return path ? `${path}.${extra}` : extra;
-  }
-  return path || '(document)';
+  let leaf: string | undefined;
+  if (e.keyword === 'required') leaf = String(e.params.missingProperty);
+  if (e.keyword === 'additionalProperties') leaf = String(e.params.additionalProperty);
+  if (leaf === undefined) return path || '(document)';
+  return path ? `${path}.${leaf}` : leaf;
 }
 
 function describe(e: ErrorObject): string {
@@ -182,8 +46,6 @@ function describe(e: ErrorObject): string {
   }
 }
 
-type Doc = Record<string, unknown>;
-
 function section(doc: Doc, key: string): Doc {
   const value = doc[key];
   if (value === undefined || value === null) {
@@ -195,110 +57,145 @@ function section(doc: Doc, key: string): Doc {
   return value as Doc;
 }
 
-function envNumber(env: NodeJS.ProcessEnv, name: string, integer: boolean): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
+function envValue(binding: EnvBinding, raw: string): unknown {
+  if (binding.kind === 'list') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (binding.kind === 'string') return raw;
   const value = Number(raw);
+  const integer = binding.kind === 'integer';
   if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new WorkerConfigError(`environment variable ${name}=${JSON.stringify(raw)} is not ${integer ? 'an integer' : 'a number'}`);
+    throw new WorkerConfigError(`environment variable ${binding.name}=${JSON.stringify(raw)} is not ${integer ? 'an integer' : 'a number'}`);
   }
   return value;
 }
 
-/** The seed's variables, which override the document (same names as the PyFlink jobs). */
-function applyEnv(doc: Doc, env: NodeJS.ProcessEnv): void {
-  const job = section(doc, 'job');
-  const kafka = section(doc, 'kafka');
-  const redis = section(doc, 'redis');
-  if (env.KAFKA_BOOTSTRAP_SERVERS) {
-    kafka.bootstrapServers = env.KAFKA_BOOTSTRAP_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
-  }
-  if (env.KAFKA_TOPIC) kafka.topic = env.KAFKA_TOPIC;
-  if (env.REDIS_HOST) redis.host = env.REDIS_HOST;
-  const redisPort = envNumber(env, 'REDIS_PORT', true);
-  if (redisPort !== undefined) redis.port = redisPort;
-  const modelVar = job.type === 'cart' ? 'CART_MODEL_PATH' : job.type === 'churn' ? 'CHURN_MODEL_PATH' : undefined;
-  if (modelVar && env[modelVar]) section(doc, 'model').path = env[modelVar];
-  if (job.type === 'cart') {
-    const threshold = envNumber(env, 'CART_ABANDON_THRESHOLD', false);
-    const window = envNumber(env, 'ABANDON_WINDOW_MIN', false);
-    if (threshold !== undefined) section(doc, 'cart').abandonThreshold = threshold;
-    if (window !== undefined) section(doc, 'cart').abandonWindowMinutes = window;
-  }
+function withoutDefault(schema: SchemaNode): SchemaNode {
+  const copy = { ...schema };
+  delete copy.default;
+  return copy;
 }
 
-/** Defaults that depend on other fields (a JSON-schema default cannot say "<topic>.dlq"). */
-function applyDerivedDefaults(doc: Doc): void {
-  const job = section(doc, 'job');
-  const kafka = section(doc, 'kafka');
-  if (typeof job.type === 'string' && job.name === undefined) job.name = `sluice-${job.type}`;
-  if (kafka.consumerGroup === undefined && typeof job.name === 'string') kafka.consumerGroup = `sluice-${job.name}`;
-  if (kafka.topic === undefined) kafka.topic = 'user_events';
-  if (kafka.deadLetterTopic === undefined && typeof kafka.topic === 'string') kafka.deadLetterTopic = `${kafka.topic}.dlq`;
-  const redis = section(doc, 'redis');
-  const checkpoint = section(doc, 'checkpoint');
-  // Local runs from the environment alone checkpoint beside the process; the operator always sets it.
-  if (checkpoint.dir === undefined) checkpoint.dir = 'checkpoints';
-  if (redis.host === undefined) redis.host = 'localhost';
-  if (redis.port === undefined) redis.port = 6379;
-  if (job.type === 'cart' && doc.cart === undefined) doc.cart = {};
+function setPath(doc: Doc, path: readonly string[], value: unknown): void {
+  let at = doc;
+  for (const key of path.slice(0, -1)) at = section(at, key);
+  at[path[path.length - 1]!] = value;
 }
 
 /**
- * Validates a config document (already parsed) with the environment applied;
- * `source` only serves the error message.
+ * The configuration contract over a set of job types: `fragments` is read at
+ * each call, so a type registered later (a test's) is known at once.
  */
-export function resolveWorkerConfig(
-  input: unknown,
-  env: NodeJS.ProcessEnv,
-  options: { type?: JobType; source?: string } = {},
-): WorkerConfig {
-  const source = options.source ?? 'worker config';
-  if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input))) {
-    throw new WorkerConfigError(`${source}: the document must be a mapping of job, kafka, redis, checkpoint...`);
-  }
-  const doc: Doc = structuredClone((input ?? {}) as Doc);
-  if (options.type) section(doc, 'job').type = options.type;
-  applyEnv(doc, env);
-  applyDerivedDefaults(doc);
-  if (!validate(doc)) {
-    const problems = [...new Set((validate.errors ?? []).map(describe))];
-    throw new WorkerConfigError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
-  }
-  const config = doc as unknown as WorkerConfig;
-  for (const cartOnly of ['cart', 'alerts'] as const) {
-    if (config.job.type !== 'cart' && config[cartOnly] !== undefined) {
-      throw new WorkerConfigError(`${source} is invalid:\n  - ${cartOnly}: only allowed when job.type is 'cart' (it is '${config.job.type}')`);
-    }
-  }
-  if (config.kafka.deadLetterTopic === config.kafka.topic) {
-    throw new WorkerConfigError(`${source} is invalid:\n  - kafka.deadLetterTopic: must differ from kafka.topic ('${config.kafka.topic}')`);
-  }
-  return config;
-}
+export class WorkerConfigContract {
+  private readonly compiled = new Map<string, { key: string; validate: ValidateFunction }>();
 
-/**
- * Reads the YAML file at `path` (none: everything from the environment and
- * defaults), applies the seed's environment variables and validates.
- */
-export function loadWorkerConfig(
-  path: string | undefined,
-  env: NodeJS.ProcessEnv,
-  options: { type?: JobType } = {},
-): WorkerConfig {
-  let input: unknown = undefined;
-  if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new WorkerConfigError(`cannot read worker config ${path}: ${(err as Error).message}`);
+  constructor(private readonly fragments: () => readonly JobConfigFragment[]) {}
+
+  /** The full schema of a document whose job.type is `type` (unknown type: the shared part only). */
+  schemaFor(type: JobType | undefined): SchemaNode {
+    const all = this.fragments();
+    const properties: Record<string, SchemaNode> = { ...commonSchema.properties };
+    properties.job = {
+      ...commonSchema.properties.job,
+      properties: { ...commonSchema.properties.job.properties, type: { enum: all.map((f) => f.type) } },
+    };
+    for (const fragment of all) {
+      for (const [name, schema] of Object.entries(fragment.sections ?? {})) {
+        // Another type's section validates as written but gets no defaults; resolve() then refuses it by name.
+        properties[name] = fragment.type === type ? schema : withoutDefault(schema);
+      }
     }
-    try {
-      input = parseYaml(text);
-    } catch (err) {
-      throw new WorkerConfigError(`worker config ${path} is not valid YAML: ${(err as Error).message}`);
+    return { ...commonSchema, properties };
+  }
+
+  /** The environment variables the configuration of `type` reads, in schema order. */
+  envFor(type: JobType | undefined): EnvBinding[] {
+    const fragment = this.fragments().find((f) => f.type === type);
+    const bindings = envBindings(commonSchema);
+    if (fragment) {
+      bindings.push({ name: fragment.modelPathEnv, path: ['model', 'path'], kind: 'string' });
+      for (const [name, schema] of Object.entries(fragment.sections ?? {})) bindings.push(...envBindings(schema, [name]));
+    }
+    return bindings;
+  }
+
+  private validator(type: JobType | undefined): ValidateFunction {
+    const schema = this.schemaFor(type);
+    const key = JSON.stringify(schema);
+    const cached = this.compiled.get(type ?? '');
+    if (cached?.key === key) return cached.validate;
+    const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(schema);
+    this.compiled.set(type ?? '', { key, validate });
+    return validate;
+  }
+
+  /** Validates a config document (already parsed) with the environment applied; `source` only serves the error message. */
+  resolve(input: unknown, env: NodeJS.ProcessEnv, options: { type?: JobType; source?: string } = {}): WorkerConfig {
+    const source = options.source ?? 'worker config';
+    if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input))) {
+      throw new WorkerConfigError(`${source}: the document must be a mapping of job, kafka, redis, checkpoint...`);
+    }
+    const doc: Doc = structuredClone((input ?? {}) as Doc);
+    if (options.type) section(doc, 'job').type = options.type;
+    const job = section(doc, 'job');
+    if (env.SLUICE_JOB_TYPE && !options.type) job.type = env.SLUICE_JOB_TYPE;
+    const type = typeof job.type === 'string' ? job.type : undefined;
+    for (const binding of this.envFor(type)) {
+      const raw = env[binding.name];
+      if (raw !== undefined && raw.trim() !== '' && binding.name !== 'SLUICE_JOB_TYPE') setPath(doc, binding.path, envValue(binding, raw));
+    }
+    this.applyDerivedNames(doc);
+    const validate = this.validator(type);
+    if (!validate(doc)) {
+      const problems = [...new Set((validate.errors ?? []).map(describe))];
+      throw new WorkerConfigError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
+    }
+    const config = doc as unknown as WorkerConfig;
+    this.refuseForeignSections(config, source);
+    if (config.kafka.deadLetterTopic === config.kafka.topic) {
+      throw new WorkerConfigError(`${source} is invalid:\n  - kafka.deadLetterTopic: must differ from kafka.topic ('${config.kafka.topic}')`);
+    }
+    return config;
+  }
+
+  /** Reads the YAML file at `path` (none: everything from the environment and defaults), applies the environment and validates. */
+  load(path: string | undefined, env: NodeJS.ProcessEnv, options: { type?: JobType } = {}): WorkerConfig {
+    let input: unknown = undefined;
+    if (path !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new WorkerConfigError(`cannot read worker config ${path}: ${(err as Error).message}`);
+      }
+      try {
+        input = parseYaml(text);
+      } catch (err) {
+        throw new WorkerConfigError(`worker config ${path} is not valid YAML: ${(err as Error).message}`);
+      }
+    }
+    return this.resolve(input, env, { type: options.type, source: path ? `worker config ${path}` : 'worker config (environment only)' });
+  }
+
+  /** Names that depend on other fields (a JSON-schema default cannot say "<topic>.dlq"): names.ts computes them. */
+  private applyDerivedNames(doc: Doc): void {
+    const job = section(doc, 'job');
+    const kafka = section(doc, 'kafka');
+    if (typeof job.type === 'string' && job.name === undefined) job.name = defaultJobName(job.type);
+    if (typeof job.name !== 'string') return;
+    const identity = { name: job.name, namespace: typeof job.namespace === 'string' ? job.namespace : undefined };
+    if (kafka.consumerGroup === undefined) kafka.consumerGroup = consumerGroupOf(identity);
+    if (kafka.clientId === undefined) kafka.clientId = clientIdOf(identity);
+    const topic = kafka.topic ?? commonSchema.properties.kafka.properties.topic.default;
+    if (kafka.deadLetterTopic === undefined && typeof topic === 'string') kafka.deadLetterTopic = deadLetterTopicOf(topic);
+  }
+
+  private refuseForeignSections(config: WorkerConfig, source: string): void {
+    for (const fragment of this.fragments()) {
+      if (fragment.type === config.job.type) continue;
+      for (const name of Object.keys(fragment.sections ?? {})) {
+        if (config[name] !== undefined) {
+          throw new WorkerConfigError(`${source} is invalid:\n  - ${name}: only allowed when job.type is '${fragment.type}' (it is '${config.job.type}')`);
+        }
+      }
     }
   }
-  return resolveWorkerConfig(input, env, { type: options.type, source: path ? `worker config ${path}` : 'worker config (environment only)' });
 }

@@ -2,7 +2,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KafkaConnectionOptions } from '../../lib/kafka/client.js';
 import type { ProcessingJob } from '../api/types.js';
-import { defaultConsumerGroup } from '../render/worker-config.js';
+import { consumerGroup } from '../render/worker-config.js';
 import { connectionFor } from './partitions.js';
 
 /** What the operator last saw of a job's consumption. */
@@ -93,7 +93,7 @@ export class LagProbe {
     if (this.entries.get(key) !== entry) return;
     const { job, options } = entry;
     const topic = job.spec.kafka.topic;
-    const group = job.spec.kafka.consumerGroup ?? defaultConsumerGroup(job);
+    const group = consumerGroup(job);
     try {
       const [ends, committed] = await Promise.all([this.reader.endOffsets(options, topic), this.reader.committedOffsets(options, group, topic)]);
       const fingerprint = JSON.stringify([...committed].sort(([a], [b]) => a - b));

@@ -33,7 +33,8 @@ function secretNeeds(job: ProcessingJob): SecretNeed[] {
   if (kafka.sasl) needs.push({ name: kafka.sasl.secretName, keys: [kafka.sasl.usernameKey, kafka.sasl.passwordKey], field: 'spec.kafka.sasl.secretName' });
   if (kafka.tls?.enabled && kafka.tls.secretName) needs.push({ name: kafka.tls.secretName, keys: ['ca.crt'], field: 'spec.kafka.tls.secretName' });
   if (redis.passwordSecret) needs.push({ name: redis.passwordSecret.name, keys: [redis.passwordSecret.key], field: 'spec.redis.passwordSecret.name' });
-  if (job.spec.type === 'cart' && alerts?.smtp.secretName) {
+  // The CRD allows spec.alerts on cart jobs only.
+  if (alerts?.smtp.secretName) {
     needs.push({ name: alerts.smtp.secretName, keys: ['username', 'password'], field: 'spec.alerts.smtp.secretName' });
   }
   return needs;

@@ -52,11 +52,12 @@ describe('render', () => {
     expect(workerYaml(render(job({ model: { threshold: 0.85 } } as Partial<SpecInput>), ctx)).model).toEqual({ threshold: 0.85 });
   });
 
-  it('gives a cart job its window and threshold defaults (60 min, 0.75) and its alerts', () => {
+  // The worker fills the cart defaults (60 min, 0.75) from its job type's fragment: test/contract/worker-config.test.ts.
+  it('passes a cart job its alerts, and spec.cart only as written', () => {
     const cfg = workerYaml(
       render(job({ type: 'cart', alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] } }), ctx),
     );
-    expect(cfg.cart).toEqual({ abandonWindowMinutes: 60, abandonThreshold: 0.75 });
+    expect(cfg.cart).toBeUndefined();
     expect(cfg.alerts).toEqual({ smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] });
   });
 

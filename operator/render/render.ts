@@ -98,7 +98,8 @@ function secretEnvVars(job: ProcessingJob): V1EnvVar[] {
     env.push(secretEnv('KAFKA_SASL_PASSWORD', kafka.sasl.secretName, kafka.sasl.passwordKey));
   }
   if (redis.passwordSecret) env.push(secretEnv('REDIS_PASSWORD', redis.passwordSecret.name, redis.passwordSecret.key));
-  if (job.spec.type === 'cart' && alerts?.smtp.secretName) {
+  // The CRD allows spec.alerts on cart jobs only.
+  if (alerts?.smtp.secretName) {
     env.push(secretEnv('SMTP_USERNAME', alerts.smtp.secretName, 'username'));
     env.push(secretEnv('SMTP_PASSWORD', alerts.smtp.secretName, 'password'));
   }

@@ -1,15 +1,15 @@
-import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { WorkerDocument } from '../../lib/worker-config/config.js';
+import type { CommonConfig } from '../../lib/worker-config/schema.js';
+import { clientIdOf, consumerGroupOf, deadLetterTopicOf } from '../../lib/worker-config/names.js';
+import { commonSchema } from '../../lib/worker-config/schema.js';
 import type { ProcessingJob, ProcessingJobSpecModel } from '../api/types.js';
 import { paths } from './paths.js';
 
-/** Schema defaults of spec.cart, for a cart job that leaves the whole block out. */
-export const CART_DEFAULTS = { abandonWindowMinutes: 60, abandonThreshold: 0.75 } as const;
-export const METRICS_PORT = 9090;
+/** The worker's metrics port: the worker configuration's default, which the pod's port and probes name. */
+export const METRICS_PORT = commonSchema.properties.metrics.properties.port.default;
 
-export const defaultConsumerGroup = (job: ProcessingJob): string =>
-  `sluice-${job.metadata.namespace}-${job.metadata.name}`;
-
-export const defaultDeadLetterTopic = (topic: string): string => `${topic}.dlq`;
+/** The consumer group the job's workers join. */
+export const consumerGroup = (job: ProcessingJob): string => job.spec.kafka.consumerGroup ?? consumerGroupOf(job.metadata);
 
 /** Where the worker finds the model file, given where the pod mounts it (see render/pod.ts). */
 export function modelPath(model: ProcessingJobSpecModel | undefined): string | undefined {
@@ -32,7 +32,7 @@ export interface RenderContext {
   kafkaClientCertificate?: boolean;
 }
 
-function kafkaTls(job: ProcessingJob, ctx: RenderContext): WorkerConfig['kafka']['tls'] {
+function kafkaTls(job: ProcessingJob, ctx: RenderContext): CommonConfig['kafka']['tls'] {
   const tls = job.spec.kafka.tls;
   if (!tls?.enabled) return undefined;
   const dir = paths.kafkaTls;
@@ -44,20 +44,25 @@ function kafkaTls(job: ProcessingJob, ctx: RenderContext): WorkerConfig['kafka']
   };
 }
 
-/** The worker's configuration document (ConfigMap key worker.yaml): a pure function of the job. */
-export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): WorkerConfig {
+/**
+ * The worker's configuration document (ConfigMap key worker.yaml): a pure
+ * function of the job. The spec's job-type sections (`cart`, `alerts`; the CRD
+ * allows each only on its type) are passed as written: the worker applies
+ * their defaults from its job type's configuration fragment.
+ */
+export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): WorkerDocument {
   const { spec, metadata } = job;
   const tls = kafkaTls(job, ctx);
   const model = modelPath(spec.model);
-  const config: WorkerConfig = {
+  const config: WorkerDocument = {
     job: { name: metadata.name, namespace: metadata.namespace, type: spec.type },
     kafka: {
       bootstrapServers: spec.kafka.bootstrapServers,
       topic: spec.kafka.topic,
-      consumerGroup: spec.kafka.consumerGroup ?? defaultConsumerGroup(job),
+      consumerGroup: consumerGroup(job),
       startFrom: spec.kafka.startFrom,
-      deadLetterTopic: spec.kafka.deadLetterTopic ?? defaultDeadLetterTopic(spec.kafka.topic),
-      clientId: `sluice-${metadata.name}`,
+      deadLetterTopic: spec.kafka.deadLetterTopic ?? deadLetterTopicOf(spec.kafka.topic),
+      clientId: clientIdOf(metadata),
       ...(tls ? { tls } : {}),
       ...(spec.kafka.sasl ? { sasl: { mechanism: spec.kafka.sasl.mechanism } } : {}),
     },
@@ -71,22 +76,17 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
     },
     model: {
       ...(model ? { path: model } : {}),
-      ...(spec.type === 'churn' && spec.model?.threshold !== undefined ? { threshold: spec.model.threshold } : {}),
+      ...(spec.model?.threshold !== undefined ? { threshold: spec.model.threshold } : {}),
     },
     checkpoint: { dir: paths.checkpoints, intervalSeconds: spec.checkpoint.intervalSeconds },
     // Memory is the worker's default: only the disk backend is written out (existing jobs keep their config hash).
     ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
     metrics: { port: METRICS_PORT },
   };
-  if (spec.type === 'cart') {
-    config.cart = { ...CART_DEFAULTS, ...spec.cart };
-    if (spec.alerts) {
-      config.alerts = {
-        smtp: { host: spec.alerts.smtp.host, port: spec.alerts.smtp.port, secure: spec.alerts.smtp.secure },
-        from: spec.alerts.from,
-        to: spec.alerts.to,
-      };
-    }
+  if (spec.cart) config.cart = { ...spec.cart };
+  if (spec.alerts) {
+    const { smtp } = spec.alerts;
+    config.alerts = { smtp: { host: smtp.host, port: smtp.port, secure: smtp.secure }, from: spec.alerts.from, to: spec.alerts.to };
   }
   return config;
 }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { WorkerDocument } from '../../lib/worker-config/config.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
 import { createTopic, deleteTopics, RecordProducer } from '../../lib/kafka/client.js';
@@ -64,7 +64,7 @@ describe('the sluice image (hack/build-image.sh)', () => {
 
   it('docker run IMAGE worker --config ... reads events from the local Kafka and writes scores to Redis', async () => {
     const metricsPort = await freePorts(1);
-    const config: WorkerConfig = {
+    const config: WorkerDocument = {
       job: { name: 'image-test', namespace: 'test', type: 'churn' },
       kafka: { bootstrapServers: brokers, topic, consumerGroup: uniqueName('image-group'), startFrom: 'earliest', deadLetterTopic: `${topic}.dlq` },
       redis: { host: redis().host, port: redis().port, keyPrefix: prefix },

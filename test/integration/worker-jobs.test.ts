@@ -5,7 +5,7 @@ import pino from 'pino';
 import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
-import { runJobInProcess } from '../../workers/runtime/in-process.js';
+import { runInProcess } from '../../workers/in-process.js';
 import { uniqueName } from '../support/infra.js';
 import {
   alertMailCartIds,
@@ -48,7 +48,7 @@ describe('churn worker on Kafka and Redis', () => {
     expect(ttl).toBeGreaterThan(3_500);
     expect(ttl).toBeLessThanOrEqual(3_600);
 
-    const expected = await runJobInProcess({ type: 'churn', source: events });
+    const expected = await runInProcess({ type: 'churn', source: events });
     await expected.done;
     const hashes = await readHashes(redis, job.prefix, 'user:*');
     expect(hashes.size).toBe(expected.store.users.size);

@@ -3,7 +3,6 @@
  * producing generated events, building a worker config, waiting for a worker
  * to consume everything, and reading what landed in Redis and the mailbox.
  */
-import { latestManifest } from '../../workers/state/checkpoints.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach } from 'vitest';
@@ -14,7 +13,10 @@ import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
 import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../lib/kafka/client.js';
-import { resolveWorkerConfig } from '../../lib/worker-config/resolve.js';
+import { checkpointPartitionDirOf } from '../../lib/worker-config/names.js';
+import { latestManifest } from '../../workers/state/checkpoints.js';
+import { resolveWorkerConfig } from '../../workers/config.js';
+import type { CartSettings } from '../../workers/jobs/cart/config.js';
 import { stringify as stringifyYaml } from 'yaml';
 import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from './infra.js';
 
@@ -65,7 +67,7 @@ export async function newTestJob(base: string, partitions: number): Promise<Test
 export function workerConfigFor(
   job: TestJob,
   type: JobType,
-  extra: { cart?: WorkerConfig['cart']; alerts?: boolean; redisPort?: number; intervalSeconds?: number; prefix?: string; group?: string } = {},
+  extra: { cart?: Partial<CartSettings>; alerts?: boolean; redisPort?: number; intervalSeconds?: number; prefix?: string; group?: string } = {},
 ): WorkerConfig {
   const r = redis();
   const s = smtp();
@@ -76,7 +78,7 @@ export function workerConfigFor(
       redis: { host: r.host, port: extra.redisPort ?? r.port, keyPrefix: extra.prefix ?? job.prefix },
       checkpoint: { dir: job.checkpointDir, intervalSeconds: extra.intervalSeconds ?? 0.2 },
       metrics: { port: 0 },
-      ...(type === 'cart' ? { cart: extra.cart ?? { abandonWindowMinutes: 60, abandonThreshold: 0.75 } } : {}),
+      ...(extra.cart ? { cart: extra.cart } : {}),
       ...(extra.alerts ? { alerts: { smtp: { host: s.host, port: s.port, secure: false }, from: 'sluice@test.local', to: ['ops@test.local'] } } : {}),
     },
     {},
@@ -134,8 +136,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 
 /** The next offset each partition's checkpoint resumes from (-1 without a checkpoint). */
 export function checkpointOffsets(job: TestJob, partitions: number, group = job.group): number[] {
-  const dir = join(job.checkpointDir, group.replace(/[^A-Za-z0-9._-]/g, '_'), job.topic.replace(/[^A-Za-z0-9._-]/g, '_'));
-  return Array.from({ length: partitions }, (_, p) => latestManifest(join(dir, String(p)))?.nextOffset ?? -1);
+  return Array.from({ length: partitions }, (_, p) => latestManifest(checkpointPartitionDirOf(job.checkpointDir, group, job.topic, p))?.nextOffset ?? -1);
 }
 
 /** Waits until every partition's checkpoint has reached the end of the topic. */

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
-import { loadModel } from './registry.js';
+import { jobTypes } from './registry.js';
 import { CartJob } from './cart/job.js';
 import { ChurnJob, riskLevel } from './churn/job.js';
 import { copyUser } from '../state/table.js';
-import type { CartAlert, PartitionState, StreamJob } from '../runtime/job.js';
+import type { PartitionState, StreamJob } from '../runtime/job.js';
+import type { CartAlert } from './cart/alerts.js';
 import { TimerHeap } from './cart/timer-heap.js';
 
 const events = [...new EventGenerator({ seed: 21, users: 120, days: 10 })];
 
 /** What a checkpoint and restore do to a partition's state: every user encoded and decoded into a new table, the scalars kept. */
-function roundTrip<S extends PartitionState>(job: StreamJob<S>, state: S): S {
+function roundTrip<S extends PartitionState>(job: StreamJob<S, unknown>, state: S): S {
   const table = job.newTable();
   for (let slot = 0; slot < state.table.size; slot++) copyUser(state.table, slot, table);
   table.settle();
@@ -19,7 +20,7 @@ function roundTrip<S extends PartitionState>(job: StreamJob<S>, state: S): S {
 }
 
 /** Runs the events through the job in batches of the given sizes, checkpointing between batches. */
-async function run<S extends PartitionState>(job: StreamJob<S>, sizes: () => number): Promise<{ users: Map<string, Record<string, string>>; alerts: CartAlert[] }> {
+async function run<S extends PartitionState>(job: StreamJob<S, unknown>, sizes: () => number): Promise<{ users: Map<string, Record<string, string>>; alerts: CartAlert[] }> {
   const users = new Map<string, Record<string, string>>();
   const alerts: CartAlert[] = [];
   let state = job.newState();
@@ -27,7 +28,7 @@ async function run<S extends PartitionState>(job: StreamJob<S>, sizes: () => num
     const n = sizes();
     const out = await job.process(state, events.slice(i, i + n));
     for (const w of out.writes) users.set(w.userId, { ...users.get(w.userId), ...w.fields });
-    alerts.push(...out.alerts);
+    alerts.push(...(out.emits as CartAlert[]));
     state = roundTrip(job, state);
     i += n;
   }
@@ -44,7 +45,7 @@ function seeded(seed: number): () => number {
 
 describe('churn job', () => {
   it('writes the same results however the stream is cut into batches and restored from checkpoints', async () => {
-    const job = new ChurnJob(await loadModel('churn', undefined));
+    const job = new ChurnJob(await jobTypes.get('churn').loadModel(undefined));
     const whole = await run(job, () => events.length);
     const pieces = await run(job, seeded(5));
     expect(pieces.users).toEqual(whole.users);
@@ -61,7 +62,7 @@ describe('churn job', () => {
 
 describe('cart job', () => {
   it('abandons, scores and alerts the same carts however the stream is cut and restored', async () => {
-    const job = new CartJob(await loadModel('cart', undefined), { abandonWindowMinutes: 60, abandonThreshold: 0.7 });
+    const job = new CartJob(await jobTypes.get('cart').loadModel(undefined), { abandonWindowMinutes: 60, abandonThreshold: 0.7 });
     const whole = await run(job, () => events.length);
     const pieces = await run(job, seeded(9));
     expect(pieces.users).toEqual(whole.users);
@@ -72,19 +73,19 @@ describe('cart job', () => {
   });
 
   it('fires a timer a window after the last cart activity, never for a bought cart', async () => {
-    const job = new CartJob(await loadModel('cart', undefined), { abandonWindowMinutes: 30, abandonThreshold: 0 });
+    const job = new CartJob(await jobTypes.get('cart').loadModel(undefined), { abandonWindowMinutes: 30, abandonThreshold: 0 });
     const m = 60_000;
     const e = (userId: string, eventType: UserEvent['eventType'], t: number, cartId?: string): UserEvent => ({ userId, eventType, eventTime: t * m, cartId, productId: 'p', price: 10, quantity: 1 });
     const state = job.newState();
     const first = await job.process(state, [e('a', 'add_to_cart', 0, 'ca'), e('b', 'add_to_cart', 0, 'cb'), e('a', 'add_to_cart', 20, 'ca'), e('b', 'purchase', 25, 'cb')]);
     expect(first.writes).toEqual([]);
     // a's timer is due at 50: an event at 49 does not fire it, one at 50 does.
-    expect((await job.process(state, [e('c', 'page_view', 49)])).alerts).toEqual([]);
+    expect((await job.process(state, [e('c', 'page_view', 49)])).emits).toEqual([]);
     const fired = await job.process(state, [e('c', 'page_view', 50)]);
-    expect(fired.alerts.map((a) => [a.userId, a.cartId, a.abandonedAt, a.items])).toEqual([['a', 'ca', 50 * m, 2]]);
+    expect(fired.emits.map((a) => [a.userId, a.cartId, a.abandonedAt, a.items])).toEqual([['a', 'ca', 50 * m, 2]]);
     expect(fired.writes[0].fields).toMatchObject({ cart_id: 'ca', cart_items: '2', cart_value: '20.00' });
     // The idle clock reaches the same decision without events; b's bought cart never fires.
-    expect((await job.advanceTo(state, 1_000 * m)).alerts).toEqual([]);
+    expect((await job.advanceTo(state, 1_000 * m)).emits).toEqual([]);
   });
 });
 

@@ -1,27 +1,43 @@
-import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
-import { CART_FEATURES } from './cart/features.js';
-import { CHURN_FEATURES } from './churn/features.js';
-import { CartJob } from './cart/job.js';
-import { ChurnJob } from './churn/job.js';
-import type { ScoreModel, StreamJob } from '../runtime/job.js';
-import type { StateStore } from '../state/table.js';
-import { bundledModelPath } from '../models/bundled.js';
-import { Scorer } from '../models/scorer.js';
+/**
+ * The job types a worker can run: the one place that lists them. A new type
+ * is a folder beside churn/ and cart/ (its job, features, model binding,
+ * configuration fragment) and one line here; a test registers its own with
+ * `jobTypes.register`.
+ */
+import type { JobConfigFragment } from '../../lib/worker-config/config.js';
+import type { JobDefinition, PartitionState } from '../runtime/job.js';
+import { cart } from './cart/index.js';
+import { churn } from './churn/index.js';
 
-export const DEFAULT_CART_SETTINGS = { abandonWindowMinutes: 60, abandonThreshold: 0.75 };
+export class JobRegistry {
+  private readonly byType = new Map<string, JobDefinition>();
 
-/** Loads the job's model (the bundled one unless a path is given); refuses a model whose inputs do not match the features. */
-export async function loadModel(type: JobType, path: string | undefined): Promise<ScoreModel> {
-  return Scorer.load(path ?? bundledModelPath(type), type === 'churn' ? CHURN_FEATURES : CART_FEATURES);
+  constructor(definitions: readonly JobDefinition[]) {
+    for (const d of definitions) this.register(d);
+  }
+
+  register<S extends PartitionState, E>(definition: JobDefinition<S, E>): void {
+    this.byType.set(definition.config.type, definition as JobDefinition);
+  }
+
+  /** Removes a type (a test's, after the test). */
+  unregister(type: string): void {
+    this.byType.delete(type);
+  }
+
+  get(type: string): JobDefinition {
+    const found = this.byType.get(type);
+    if (!found) throw new Error(`unknown job type '${type}': one of ${this.types().join(', ')}`);
+    return found;
+  }
+
+  types(): string[] {
+    return [...this.byType.keys()];
+  }
+
+  configs(): JobConfigFragment[] {
+    return [...this.byType.values()].map((d) => d.config);
+  }
 }
 
-export function buildJob(
-  type: JobType,
-  model: ScoreModel,
-  cart: WorkerConfig['cart'] = DEFAULT_CART_SETTINGS,
-  highRiskThreshold?: number,
-  store?: StateStore,
-): StreamJob {
-  const job = type === 'churn' ? new ChurnJob(model, highRiskThreshold, store) : new CartJob(model, cart ?? DEFAULT_CART_SETTINGS, store);
-  return job as unknown as StreamJob;
-}
+export const jobTypes = new JobRegistry([churn as JobDefinition, cart as JobDefinition]);

@@ -10,6 +10,7 @@
  */
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkpointDirOf } from '../../lib/worker-config/names.js';
 import type { PartitionState, StreamJob } from './job.js';
 import { CheckpointError, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
 
@@ -34,7 +35,7 @@ export class CheckpointStore<S extends PartitionState = PartitionState> {
     private readonly topic: string,
     private readonly job: StreamJob<S>,
   ) {
-    this.dir = join(root, safe(group), safe(topic));
+    this.dir = checkpointDirOf(root, group, topic);
     try {
       mkdirSync(this.dir, { recursive: true });
     } catch (err) {
@@ -114,8 +115,4 @@ export class CheckpointStore<S extends PartitionState = PartitionState> {
     renameSync(file, `${file}.migrated`);
     return { state, nextOffset: cp.nextOffset, savedAt: cp.savedAt, detail: `version 1 checkpoint ${partition}.json, converted` };
   }
-}
-
-function safe(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }

@@ -1,33 +1,34 @@
 /**
- * The same jobs without Kafka or Redis: events from an in-process source (the
- * generator), results into a MemoryStore. This is what `sluice demo` runs.
+ * A job without Kafka or Redis: events from an in-process source (the
+ * generator), results into a MemoryStore, through the same processing stage
+ * and delivery as the Kafka worker. This is what `sluice demo` runs.
  */
 import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
-import type { ScoreModel } from './job.js';
-import { AlertDispatcher, type Mailer } from '../jobs/cart/alerts.js';
-import { buildJob, DEFAULT_CART_SETTINGS, loadModel } from '../jobs/registry.js';
+import { Delivery } from './delivery.js';
+import type { JobDefinition, ScoreModel } from './job.js';
 import { MemoryStore } from './memory-store.js';
 import { WorkerMetrics } from './metrics.js';
+import { Processor } from './processing.js';
 
 export interface InProcessOptions {
-  type: JobType;
+  /** The job type (from workers/jobs/registry.ts). */
+  definition: JobDefinition;
+  /** Its resolved configuration (workers/config.ts); only the job's own sections and `model` matter here. */
+  config: WorkerConfig;
   /** Events in event-time order, e.g. an EventGenerator. */
   source: Iterable<UserEvent>;
   store?: MemoryStore;
-  /** A model object, or a path; default: the bundled model of the type. */
-  model?: ScoreModel | string;
-  cart?: WorkerConfig['cart'];
+  /** A model object; default: the job type loads its own (config.model.path, or the bundled model). */
+  model?: ScoreModel;
   /** Events per model call. */
   batchSize?: number;
   /** Caps the pace (events per second of wall time); default: as fast as possible. */
   ratePerSecond?: number;
-  /** Alert emails; default none (alerts are only recorded in the store). */
-  mailer?: { mailer: Mailer; from: string; to: string[] };
   logger?: Logger;
-  /** At the end of the source, move event time past every open cart so their timers fire (default true). */
+  /** At the end of the source, move event time to where everything the state holds open has fired (default true). */
   flushTimersAtEnd?: boolean;
 }
 
@@ -42,16 +43,32 @@ export interface InProcessRun {
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+function nextBatch(it: Iterator<UserEvent>, size: number): { batch: UserEvent[]; finished: boolean } {
+  const batch: UserEvent[] = [];
+  while (batch.length < size) {
+    const next = it.next();
+    if (next.done) return { batch, finished: true };
+    batch.push(next.value);
+  }
+  return { batch, finished: false };
+}
+
 export async function runJobInProcess(o: InProcessOptions): Promise<InProcessRun> {
   const logger = o.logger ?? pino({ level: 'silent' });
-  const model = typeof o.model === 'object' ? o.model : await loadModel(o.type, o.model);
-  const cart = o.cart ?? DEFAULT_CART_SETTINGS;
-  const job = buildJob(o.type, model, cart);
+  const type = o.config.job.type;
+  const model = o.model ?? (await o.definition.loadModel(o.config.model.path));
   const store = o.store ?? new MemoryStore();
-  const metrics = new WorkerMetrics({ job: `demo-${o.type}`, type: o.type }, false);
-  const alerts = new AlertDispatcher(store, o.mailer?.mailer, o.mailer, `demo:${randomUUID()}`, metrics, logger);
+  const metrics = new WorkerMetrics({ job: `demo-${type}`, type }, false);
+  const credentials = { kafka: {}, smtp: {} };
+  const { job, output } = o.definition.create({ config: o.config, model, sink: store, metrics: metrics.registry, logger, credentials, holder: `demo:${randomUUID()}`, state: { backend: 'memory' } });
+  const processor = new Processor(job, new Delivery({ sink: store, output, metrics, logger }), metrics);
   const batchSize = o.batchSize ?? 500;
   let stopped = false;
+
+  const pace = async (started: number, total: number): Promise<void> => {
+    const wait = o.ratePerSecond ? started + (total * 1000) / o.ratePerSecond - Date.now() : 0;
+    await (wait > 0 ? sleep(wait) : tick());
+  };
 
   const loop = async (): Promise<{ events: number }> => {
     const state = job.newState();
@@ -60,37 +77,16 @@ export async function runJobInProcess(o: InProcessOptions): Promise<InProcessRun
     let total = 0;
     let finished = false;
     while (!stopped && !finished) {
-      const batch: UserEvent[] = [];
-      while (batch.length < batchSize) {
-        const next = it.next();
-        if (next.done) {
-          finished = true;
-          break;
-        }
-        batch.push(next.value);
-      }
-      const outputs = await job.process(state, batch);
-      await store.writeUsers(outputs.writes);
-      await alerts.dispatch(outputs.alerts);
-      metrics.eventsIn.inc(batch.length);
-      if (outputs.scoredRows) metrics.inference.observe(outputs.inferenceMs / 1000);
-      total += batch.length;
-      store.countEvents(batch.length);
-      if (o.ratePerSecond) {
-        const due = started + (total * 1000) / o.ratePerSecond;
-        const wait = due - Date.now();
-        if (wait > 0) await sleep(wait);
-        else await tick();
-      } else {
-        await tick();
-      }
+      const next = nextBatch(it, batchSize);
+      finished = next.finished;
+      await processor.process(state, next.batch);
+      total += next.batch.length;
+      store.countEvents(next.batch.length);
+      await pace(started, total);
     }
-    if (finished && !stopped && o.type === 'cart' && o.flushTimersAtEnd !== false) {
-      const end = job.watermark(state) + cart.abandonWindowMinutes * 60_000;
-      const outputs = await job.advanceTo(state, end);
-      await store.writeUsers(outputs.writes);
-      await alerts.dispatch(outputs.alerts);
-    }
+    const settled = job.settledAt?.(state);
+    if (finished && !stopped && o.flushTimersAtEnd !== false && settled !== undefined) await processor.advance(state, settled);
+    output?.close?.();
     return { events: total };
   };
 

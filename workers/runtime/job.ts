@@ -1,11 +1,16 @@
 /**
- * What a job is, for the runtime: its per-partition state, how events change
- * it, and the outputs (hash fields per user, alerts) that result. A new job
- * type is a new implementation of StreamJob on the same runtime.
+ * The contract between the stream runtime and a job type. A job type (one
+ * folder under workers/jobs/, one line in workers/jobs/registry.ts) says what
+ * its per-partition state is, how a batch of events changes it, what comes out
+ * and how its model is bound; the runtime (Kafka, partitions, checkpoints,
+ * delivery with retry, the idle clock, metrics) is the same for every type.
  */
-import type { JobType } from '../../lib/worker-config/config.js';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { JobConfigFragment, WorkerConfig, WorkerCredentials } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
-import type { StateFormat, UserTable } from '../state/table.js';
+import type { StateFormat, StateStore, UserTable } from '../state/table.js';
+import type { ResultSink } from './sink.js';
 
 /** The model as a job sees it: a batch of feature rows in, one score per row out. */
 export interface ScoreModel {
@@ -19,22 +24,14 @@ export interface UserWrite {
   fields: Record<string, string>;
 }
 
-export interface CartAlert {
-  cartId: string;
-  userId: string;
-  score: number;
-  items: number;
-  value: number;
-  /** Last cart activity and the moment the cart counted as abandoned (event time, epoch ms). */
-  lastActivity: number;
-  abandonedAt: number;
-  modelVersion: string;
-}
-
-export interface JobOutputs {
+/**
+ * What one batch (or one move of the idle clock) produced. Every job type's
+ * results land in the user hashes; `emits` are the job's own outputs, which its
+ * OutputStage delivers after the writes (cart: one alert per abandoned cart).
+ */
+export interface JobOutputs<E = unknown> {
   writes: UserWrite[];
-  /** Carts scored at or above the threshold: one alert each. */
-  alerts: CartAlert[];
+  emits: E[];
   /** Rows scored and time spent in the model for them. */
   scoredRows: number;
   inferenceMs: number;
@@ -52,8 +49,8 @@ export interface PartitionState {
   readonly table: UserTable;
 }
 
-export interface StreamJob<S extends PartitionState = PartitionState> {
-  readonly type: JobType;
+export interface StreamJob<S extends PartitionState = PartitionState, E = unknown> {
+  readonly type: string;
   readonly modelVersion: string;
   /** The record layout of the job's users and the features it was built for (checkpoints carry it). */
   readonly stateFormat: StateFormat;
@@ -67,18 +64,57 @@ export interface StreamJob<S extends PartitionState = PartitionState> {
   /** A state from a checkpoint of format version 1 (JSON users), so that an upgrade keeps its state. */
   fromLegacy(snapshot: unknown): S;
   /** Folds the events (in offset order) into the state and scores what they made due, in one model call. */
-  process(state: S, events: readonly UserEvent[]): Promise<JobOutputs>;
+  process(state: S, events: readonly UserEvent[]): Promise<JobOutputs<E>>;
   /**
    * Event time moved to `watermark` without events (an idle partition, driven
    * by the wall clock): fire what became due. No-op for jobs without timers.
    */
-  advanceTo(state: S, watermark: number): Promise<JobOutputs>;
+  advanceTo(state: S, watermark: number): Promise<JobOutputs<E>>;
   /** Highest event time the state has seen (or been advanced to), or -1. */
   watermark(state: S): number;
+  /**
+   * Event time at which everything the state holds open has fired (cart: the
+   * last open cart's timer); absent or undefined: nothing waits on time. The
+   * in-process runner advances to it at the end of a finite source.
+   */
+  settledAt?(state: S): number | undefined;
 }
 
-export function emptyOutputs(): JobOutputs {
-  return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
+/** Delivers a job's `emits` (idempotently: a replay delivers them again); throws to be retried. */
+export interface OutputStage<E> {
+  /** Name in logs and in `sluice_retries_total{target}`. */
+  readonly target: string;
+  /** `progress` runs between items (the Kafka heartbeat: a long delivery must not look like a dead member). */
+  deliver(items: readonly E[], progress?: () => Promise<void>): Promise<void>;
+  close?(): void;
+}
+
+/** What a job type is given to build its job. */
+export interface JobContext {
+  config: WorkerConfig;
+  model: ScoreModel;
+  sink: ResultSink;
+  /** The worker's metrics registry, for the job's own metrics. */
+  metrics: Registry;
+  logger: Logger;
+  credentials: WorkerCredentials;
+  /** Unique to this process: who holds an exactly-once claim. */
+  holder: string;
+  /** Where the users' records live: memory, or the disk backend's local store. */
+  state: StateStore;
+}
+
+/** One job type, as registered (workers/jobs/registry.ts). */
+export interface JobDefinition<S extends PartitionState = PartitionState, E = unknown> {
+  /** Its part of the worker configuration: sections, defaults, environment variables. */
+  readonly config: JobConfigFragment;
+  /** Loads the model (a file, or the bundled one); refuses one whose inputs do not match the features. */
+  loadModel(path: string | undefined): Promise<ScoreModel>;
+  create(ctx: JobContext): { job: StreamJob<S, E>; output?: OutputStage<E> };
+}
+
+export function emptyOutputs<E = never>(): JobOutputs<E> {
+  return { writes: [], emits: [], scoredRows: 0, inferenceMs: 0 };
 }
 
 /** Scores are written rounded, so the text in Redis does not depend on float noise of batch composition. */
@@ -89,7 +125,6 @@ export function formatScore(score: number): string {
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
-
 export function usersFromSnapshot<T>(snapshot: unknown, what: string): Map<string, T> {
   if (snapshot === null || typeof snapshot !== 'object') throw new Error(`${what} checkpoint state is not an object`);
   const users = (snapshot as { users?: unknown }).users;

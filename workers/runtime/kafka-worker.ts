@@ -4,42 +4,35 @@
  * together, and a partition's position is always taken from its checkpoint
  * (Kafka's committed offsets only follow), so a crash or a rebalance replays
  * from a point that matches the state exactly: nothing lost, nothing counted
- * twice.
+ * twice. This class wires the duties together; each has its own module:
+ * ownership and restore (partitions.ts), processing (processing.ts), delivery
+ * with retry (delivery.ts), checkpoint scheduling (checkpointing.ts), the idle
+ * clock (idle-clock.ts), dead letters (dead-letters.ts); shutdown is stop().
  */
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
-import { parseEvent } from '../events/validate.js';
-import type { UserEvent } from '../events/types.js';
-import type { JobOutputs, PartitionState, StreamJob } from './job.js';
-import type { AlertDispatcher } from '../jobs/cart/alerts.js';
-import { CheckpointStore, type CheckpointOutcome } from './checkpoint.js';
-import {
-  GroupConsumer,
-  RecordProducer,
-  TopicAdmin,
-  type ConsumedRecord,
-  type KafkaConnectionOptions,
-  type OutgoingRecord,
-  type PartitionBatch,
-} from '../../lib/kafka/client.js';
+import { GroupConsumer, RecordProducer, TopicAdmin, type ConsumedRecord, type KafkaConnectionOptions, type PartitionBatch } from '../../lib/kafka/client.js';
+import { CheckpointStore } from './checkpoint.js';
+import { Checkpointing } from './checkpointing.js';
+import { deadLetter } from './dead-letters.js';
+import { Delivery } from './delivery.js';
+import { IdleClock } from './idle-clock.js';
+import type { OutputStage, PartitionState, StreamJob } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
-import { retryUntilDone, StoppedError } from './retry.js';
+import { Partitions, type Owned } from './partitions.js';
+import { parseRecords, Processor } from './processing.js';
+import { StoppedError } from './retry.js';
 import type { ResultSink } from './sink.js';
 
-export const DLQ_HEADERS = {
-  reason: 'sluice-dlq-reason',
-  topic: 'sluice-source-topic',
-  partition: 'sluice-source-partition',
-  offset: 'sluice-source-offset',
-  job: 'sluice-job',
-} as const;
+export { DLQ_HEADERS } from './dead-letters.js';
 
-export interface KafkaWorkerOptions<S extends PartitionState> {
+export interface KafkaWorkerOptions<S extends PartitionState, E> {
   config: WorkerConfig;
   connection: KafkaConnectionOptions;
-  job: StreamJob<S>;
+  job: StreamJob<S, E>;
   sink: ResultSink;
-  alerts: AlertDispatcher;
+  /** Delivers the job's own outputs (cart: alerts); none for a job that only writes user hashes. */
+  output?: OutputStage<E>;
   metrics: WorkerMetrics;
   logger: Logger;
   /** A caught-up partition quiet this long has its event time moved by the wall clock (cart timers). */
@@ -49,60 +42,46 @@ export interface KafkaWorkerOptions<S extends PartitionState> {
   onFatal?: (err: Error) => void;
 }
 
-interface Owned<S extends PartitionState> {
-  partition: number;
-  state: S;
-  /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
-  nextOffset: number;
-  seekedTo: number | undefined;
-  /** End of the partition as last seen (batch or admin), -1 when unknown. */
-  highWatermark: number;
-  dirty: boolean;
-  lastCheckpointAt: number;
-  /** Event time and wall time when the partition last had events, for the idle clock. */
-  idleBase: { watermark: number; wall: number } | undefined;
-}
-
-/** Serialises the work on one partition (batches, timers, checkpoints). */
-class PartitionLock {
-  private tail: Promise<unknown> = Promise.resolve();
-  private depth = 0;
-
-  get busy(): boolean {
-    return this.depth > 0;
-  }
-
-  run<T>(fn: () => Promise<T> | T): Promise<T> {
-    this.depth += 1;
-    const result = this.tail.then(fn);
-    this.tail = result.catch(() => undefined).finally(() => (this.depth -= 1));
-    return result;
-  }
-}
-
-export class KafkaWorker<S extends PartitionState> {
+export class KafkaWorker<S extends PartitionState, E = unknown> {
   private consumer: GroupConsumer | undefined;
   private producer: RecordProducer | undefined;
   private admin: TopicAdmin | undefined;
-  private assignment: number[] = [];
-  private joined = false;
-  private readonly owned = new Map<number, Owned<S>>();
-  private readonly locks = new Map<number, PartitionLock>();
-  private readonly checkpoints: CheckpointStore<S>;
+  private readonly partitions: Partitions<S>;
+  private readonly checkpointing: Checkpointing<S>;
+  private readonly processor: Processor<S, E>;
+  private readonly delivery: Delivery<E>;
+  private readonly idle: IdleClock<S>;
   private stopping = false;
   private fatal: Error | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private lastEndOffsetsAt = 0;
-  /** Why a partition could not be restored (a checkpoint of another job, unreadable...), for /readyz. */
-  private readonly restoreErrors = new Map<number, string>();
-  private readonly intervalMs: number;
+  private readonly warnedAhead = new Set<number>();
+  private readonly checkpointDir: string;
   private readonly log: Logger;
 
-  constructor(private readonly o: KafkaWorkerOptions<S>) {
+  constructor(private readonly o: KafkaWorkerOptions<S, E>) {
     const k = o.config.kafka;
-    this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
-    this.intervalMs = o.config.checkpoint.intervalSeconds * 1000;
+    const store = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
+    this.checkpointDir = store.dir;
     this.log = o.logger;
+    this.partitions = new Partitions({
+      job: o.job,
+      checkpoints: store,
+      seek: (p, offset) => this.consumer?.seek(p, offset),
+      metrics: o.metrics,
+      logger: o.logger,
+    });
+    this.checkpointing = new Checkpointing({
+      store,
+      intervalMs: o.config.checkpoint.intervalSeconds * 1000,
+      holds: (owned) => this.partitions.holds(owned),
+      commit: (offsets) => this.consumer?.commit(offsets) ?? Promise.resolve(),
+      metrics: o.metrics,
+      logger: o.logger,
+    });
+    this.delivery = new Delivery({ sink: o.sink, output: o.output, metrics: o.metrics, logger: o.logger, shouldStop: () => this.stopping });
+    this.processor = new Processor(o.job, this.delivery, o.metrics);
+    this.idle = new IdleClock(o.job, o.idleAfterMs);
   }
 
   async start(): Promise<void> {
@@ -113,17 +92,12 @@ export class KafkaWorker<S extends PartitionState> {
     if (!(await this.admin.topicExists(dlq).catch(() => true))) {
       this.log.warn({ deadLetterTopic: dlq }, `dead-letter topic ${dlq} does not exist: create it (or enable auto-creation), or the first malformed event will pause consumption until it exists`);
     }
+    const sessionTimeoutMs = k.sessionTimeoutSeconds * 1000;
     this.consumer = await GroupConsumer.start(
       this.o.connection,
+      { groupId: k.consumerGroup, topic: k.topic, startFrom: k.startFrom, sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, sessionTimeoutMs / 5) },
       {
-        groupId: k.consumerGroup,
-        topic: k.topic,
-        startFrom: k.startFrom,
-        sessionTimeoutMs: (k.sessionTimeoutSeconds ?? 30) * 1000,
-        heartbeatIntervalMs: Math.min(3_000, ((k.sessionTimeoutSeconds ?? 30) * 1000) / 5),
-      },
-      {
-        onAssignment: (partitions) => this.onAssignment(partitions),
+        onAssignment: (partitions) => this.partitions.assign(partitions),
         onRebalancing: () => this.onRebalancing(),
         onBatch: (batch) => this.onBatch(batch),
         onCrash: (err) => {
@@ -140,115 +114,33 @@ export class KafkaWorker<S extends PartitionState> {
   readiness(): { ready: boolean; detail: string } {
     if (this.fatal) return { ready: false, detail: `kafka consumer failed: ${this.fatal.message}` };
     if (this.stopping) return { ready: false, detail: 'stopping' };
-    if (!this.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
-    const pending = this.assignment.filter((p) => !this.owned.has(p));
-    if (pending.length) {
-      const errors = pending.filter((p) => this.restoreErrors.has(p)).map((p) => `partition ${p}: ${this.restoreErrors.get(p)}`);
-      return { ready: false, detail: `restoring partitions ${pending.join(',')}${errors.length ? `; failing: ${errors.join('; ')}` : ''}` };
-    }
-    return { ready: true, detail: `ready: partitions [${this.assignment.join(',')}] restored` };
+    if (!this.partitions.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
+    const pending = this.partitions.pendingDetail();
+    if (pending) return { ready: false, detail: pending };
+    return { ready: true, detail: `ready: partitions [${this.partitions.assignment.join(',')}] restored` };
   }
 
   /** Partitions owned now and the offset each resumes from, for tests and status. */
   positions(): Map<number, number> {
-    return new Map([...this.owned.values()].map((o) => [o.partition, o.nextOffset]));
-  }
-
-  private lock(partition: number): PartitionLock {
-    let l = this.locks.get(partition);
-    if (!l) {
-      l = new PartitionLock();
-      this.locks.set(partition, l);
-    }
-    return l;
-  }
-
-  private onAssignment(partitions: number[]): void {
-    this.assignment = partitions;
-    this.joined = true;
-    for (const p of [...this.owned.keys()]) {
-      if (!partitions.includes(p)) {
-        // Revoked: the new owner restores from the checkpoint written when the rebalance began.
-        this.drop(p);
-        this.o.metrics.lag.remove({ partition: String(p) });
-      }
-    }
-    this.o.metrics.assigned.set(partitions.length);
-    this.log.info({ partitions }, 'partitions assigned');
-    for (const p of partitions) {
-      if (!this.owned.has(p)) this.restoreInBackground(p);
-    }
-  }
-
-  /** Forgets a partition's state (revoked, or to be restored from its checkpoint); a disk-backed store's files go too. */
-  private drop(partition: number): void {
-    const o = this.owned.get(partition);
-    if (!o) return;
-    this.owned.delete(partition);
-    o.state.table.dispose().catch((err: Error) => this.log.warn({ partition, err: err.message }, 'could not remove the local state store'));
-  }
-
-  private restoreInBackground(partition: number): void {
-    void this.lock(partition)
-      .run(() => this.ensureOwned(partition))
-      .then(() => this.restoreErrors.delete(partition))
-      .catch((err: Error) => {
-        if (this.restoreErrors.get(partition) !== err.message) this.log.error({ partition, err: err.message }, 'restore failed; retrying');
-        this.restoreErrors.set(partition, err.message);
-      });
+    return this.partitions.positions();
   }
 
   /** Synchronous on purpose (see CheckpointStore.saveNow): runs before this member rejoins the group. */
   private onRebalancing(): void {
-    for (const o of this.owned.values()) {
+    for (const o of this.partitions.all()) {
       // A checkpoint still in flight may not be durable before the partition moves: saveNow replaces it.
-      if ((o.dirty || this.checkpoints.inFlight(o.partition)) && !this.lock(o.partition).busy) this.checkpointNow(o);
+      if ((o.dirty || this.checkpointing.inFlight(o.partition)) && !this.partitions.lock(o.partition).busy) this.checkpointing.save(o);
     }
-  }
-
-  private ensureOwned(partition: number): Owned<S> {
-    const existing = this.owned.get(partition);
-    if (existing) return existing;
-    const cp = this.checkpoints.load(partition);
-    const owned: Owned<S> = {
-      partition,
-      state: cp ? cp.state : this.o.job.newState(),
-      nextOffset: cp ? cp.nextOffset : -1,
-      seekedTo: undefined,
-      highWatermark: -1,
-      dirty: false,
-      lastCheckpointAt: Date.now(),
-      idleBase: undefined,
-    };
-    if (cp) {
-      this.consumer?.seek(partition, cp.nextOffset);
-      owned.seekedTo = cp.nextOffset;
-    }
-    this.owned.set(partition, owned);
-    this.o.metrics.restores.inc();
-    this.log.info(
-      { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail },
-      cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint',
-    );
-    return owned;
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {
     const p = batch.partition;
-    await this.lock(p).run(async () => {
-      if (this.stopping || !this.assignment.includes(p)) return;
-      const o = this.ensureOwned(p);
+    await this.partitions.lock(p).run(async () => {
+      if (this.stopping || !this.partitions.assignment.includes(p)) return;
+      const o = this.partitions.ensureOwned(p);
       if (batch.isStale()) return;
-      let records = batch.records;
-      if (o.nextOffset >= 0 && records.length > 0 && records[0].offset > o.nextOffset) {
-        if (o.seekedTo !== o.nextOffset) {
-          this.consumer?.seek(p, o.nextOffset);
-          o.seekedTo = o.nextOffset;
-          return;
-        }
-        this.log.warn({ partition: p, expected: o.nextOffset, got: records[0].offset }, 'records missing before this batch (deleted by retention?): continuing from what the broker has');
-      }
-      if (o.nextOffset >= 0) records = records.filter((r) => r.offset >= o.nextOffset);
+      const records = this.fromCheckpoint(o, batch.records);
+      if (records === undefined) return;
       o.highWatermark = Math.max(o.highWatermark, batch.highWatermark);
       if (records.length > 0 && !(await this.processRecords(o, records, batch.heartbeat))) return;
       batch.consumed();
@@ -256,31 +148,41 @@ export class KafkaWorker<S extends PartitionState> {
     });
   }
 
+  /**
+   * The records of a batch the state has not seen: those before the
+   * checkpoint's offset are trimmed; a batch that starts after it triggers a
+   * seek back (undefined: the batch is dropped for the one the seek fetches).
+   */
+  private fromCheckpoint(o: Owned<S>, records: ConsumedRecord[]): ConsumedRecord[] | undefined {
+    if (o.nextOffset < 0) return records;
+    if (records.length > 0 && records[0].offset > o.nextOffset) {
+      if (o.seekedTo !== o.nextOffset) {
+        this.consumer?.seek(o.partition, o.nextOffset);
+        o.seekedTo = o.nextOffset;
+        return undefined;
+      }
+      this.log.warn({ partition: o.partition, expected: o.nextOffset, got: records[0].offset }, 'records missing before this batch (deleted by retention?): continuing from what the broker has');
+    }
+    return records.filter((r) => r.offset >= o.nextOffset);
+  }
+
   /** Returns false when the batch was given up (stopping): its records will be read again. */
   private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
-    const events: UserEvent[] = [];
-    const ingest: number[] = [];
-    const dead: OutgoingRecord[] = [];
-    for (const r of records) {
-      const parsed = parseEvent(r.value);
-      if (parsed.ok) {
-        events.push(parsed.event);
-        ingest.push(r.timestamp);
-      } else {
-        dead.push(this.deadLetter(o.partition, r, parsed.reason));
-      }
-    }
-    this.o.metrics.eventsIn.inc(records.length);
+    const { topic, deadLetterTopic } = this.o.config.kafka;
+    const parsed = parseRecords(records);
+    const dead = parsed.invalid.map(({ record, reason }) => {
+      this.log.debug({ partition: o.partition, offset: record.offset, reason }, 'malformed event to the dead-letter topic');
+      return deadLetter(this.o.config.job.name, topic, o.partition, record, reason);
+    });
     try {
-      const outputs = await this.o.job.process(o.state, events);
-      await heartbeat();
-      if (dead.length) {
-        await retryUntilDone(() => this.producer!.send(this.o.config.kafka.deadLetterTopic, dead), this.retryOptions('kafka', heartbeat));
-      }
-      await this.deliver(outputs, heartbeat);
+      await this.processor.process(o.state, parsed.events, {
+        consumed: records.length,
+        between: heartbeat,
+        beforeDelivery: dead.length ? () => this.delivery.deadLetters(() => this.producer!.send(deadLetterTopic, dead), heartbeat) : undefined,
+      });
     } catch (err) {
       // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
-      this.drop(o.partition);
+      this.partitions.drop(o.partition);
       if (err instanceof StoppedError) return false;
       throw err;
     }
@@ -289,105 +191,19 @@ export class KafkaWorker<S extends PartitionState> {
     // Progress was made: a later gap deserves its own seek.
     o.seekedTo = undefined;
     o.dirty = true;
-    o.idleBase = { watermark: this.o.job.watermark(o.state), wall: now };
+    this.idle.reset(o, now);
     this.o.metrics.deadLetters.inc(dead.length);
-    for (const t of ingest) this.o.metrics.eventToScore.observe(Math.max(0, now - t) / 1000);
-    this.maybeCheckpoint(o, now);
+    for (const t of parsed.timestamps) this.o.metrics.eventToScore.observe(Math.max(0, now - t) / 1000);
+    this.checkpointing.maybe(o, now);
     return true;
   }
-
-  private deadLetter(partition: number, r: ConsumedRecord, reason: string): OutgoingRecord {
-    const { topic } = this.o.config.kafka;
-    this.log.debug({ partition, offset: r.offset, reason }, 'malformed event to the dead-letter topic');
-    return {
-      // Keyed by origin, so a consumer of the DLQ can drop the duplicates a replay may add.
-      key: `${topic}/${partition}/${r.offset}`,
-      value: r.value,
-      headers: {
-        ...r.headers,
-        [DLQ_HEADERS.reason]: reason,
-        [DLQ_HEADERS.topic]: topic,
-        [DLQ_HEADERS.partition]: String(partition),
-        [DLQ_HEADERS.offset]: String(r.offset),
-        [DLQ_HEADERS.job]: this.o.config.job.name,
-      },
-    };
-  }
-
-  private retryOptions(target: string, between?: () => Promise<void>): Parameters<typeof retryUntilDone>[1] {
-    return {
-      target,
-      logger: this.log,
-      between,
-      shouldStop: () => this.stopping,
-      onRetry: () => this.o.metrics.retries.inc({ target }),
-    };
-  }
-
-  private async deliver(outputs: JobOutputs, between?: () => Promise<void>): Promise<void> {
-    if (outputs.scoredRows > 0) {
-      this.o.metrics.inference.observe(outputs.inferenceMs / 1000);
-      this.o.metrics.inferenceRows.inc(outputs.scoredRows);
-    }
-    if (outputs.writes.length) {
-      await retryUntilDone(() => this.o.sink.writeUsers(outputs.writes), this.retryOptions('redis', between));
-      this.o.metrics.eventsOut.inc(outputs.writes.length);
-      await between?.();
-    }
-    if (outputs.alerts.length) {
-      await retryUntilDone(() => this.o.alerts.dispatch(outputs.alerts, between), this.retryOptions('alerts', between));
-      this.o.metrics.eventsOut.inc(outputs.alerts.length);
-    }
-  }
-
-  /**
-   * Starts a checkpoint once the interval has passed: cut now, encoded and
-   * written in the background; Kafka's committed offset follows when it is durable.
-   */
-  private maybeCheckpoint(o: Owned<S>, now: number): void {
-    if (!o.dirty || now - o.lastCheckpointAt < this.intervalMs) return;
-    if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
-    const started = this.checkpoints.begin(o.partition, o.state, o.nextOffset);
-    // One in flight still: the next batch or tick tries again.
-    if (!started) return;
-    o.dirty = false;
-    o.lastCheckpointAt = now;
-    started
-      .then((done) => {
-        if (!done) return;
-        this.checkpointed(o, done);
-        return this.consumer?.commit([{ partition: o.partition, offset: done.nextOffset }]).catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts)'));
-      })
-      .catch((err: Error) => {
-        // Nothing new is durable: the next checkpoint covers these changes too.
-        if (this.owned.get(o.partition) === o) o.dirty = true;
-        this.log.error({ partition: o.partition, err: err.message, dir: this.checkpoints.dir }, 'checkpoint failed; retrying at the next interval');
-      });
-  }
-
-  /** Checkpoints synchronously (rebalance, shutdown). */
-  private checkpointNow(o: Owned<S>): void {
-    if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
-    const done = this.checkpoints.saveNow(o.partition, o.state, o.nextOffset);
-    o.dirty = false;
-    o.lastCheckpointAt = Date.now();
-    this.checkpointed(o, done);
-  }
-
-  private checkpointed(o: Owned<S>, done: CheckpointOutcome): void {
-    this.o.metrics.checkpointSeconds.observe(done.ms / 1000);
-    this.o.metrics.checkpointBytes.set({ partition: String(o.partition) }, done.bytes);
-    this.o.metrics.lastCheckpoint.set(Date.now() / 1000);
-  }
-
-  private readonly warnedAhead = new Set<number>();
 
   private updateLag(o: Owned<S>): void {
     if (o.highWatermark >= 0 && o.nextOffset > o.highWatermark && !this.warnedAhead.has(o.partition)) {
       // Only a topic deleted and created again does this: its new records are skipped until they pass the checkpoint.
       this.warnedAhead.add(o.partition);
       this.log.error(
-        { partition: o.partition, checkpointOffset: o.nextOffset, topicEnd: o.highWatermark, dir: this.checkpoints.dir },
+        { partition: o.partition, checkpointOffset: o.nextOffset, topicEnd: o.highWatermark, dir: this.checkpointDir },
         'checkpoint is ahead of the end of the partition (was the topic recreated?): move the checkpoint away to start the partition afresh',
       );
     }
@@ -400,15 +216,13 @@ export class KafkaWorker<S extends PartitionState> {
   private tick(): void {
     if (this.stopping || this.fatal) return;
     const now = Date.now();
-    for (const p of this.assignment) {
-      if (!this.owned.has(p) && !this.lock(p).busy) this.restoreInBackground(p);
-    }
+    this.partitions.restoreMissing();
     if (now - this.lastEndOffsetsAt >= 5_000 && this.admin) {
       this.lastEndOffsetsAt = now;
       this.admin
         .endOffsets(this.o.config.kafka.topic)
         .then((ends) => {
-          for (const o of this.owned.values()) {
+          for (const o of this.partitions.all()) {
             const end = ends.get(o.partition);
             if (end !== undefined) o.highWatermark = Math.max(o.highWatermark, end);
             this.updateLag(o);
@@ -416,8 +230,8 @@ export class KafkaWorker<S extends PartitionState> {
         })
         .catch((err: Error) => this.log.debug({ err: err.message }, 'end offsets unavailable'));
     }
-    for (const o of this.owned.values()) {
-      const lock = this.lock(o.partition);
+    for (const o of this.partitions.all()) {
+      const lock = this.partitions.lock(o.partition);
       if (lock.busy) continue;
       void lock
         .run(() => this.idleWork(o))
@@ -428,46 +242,40 @@ export class KafkaWorker<S extends PartitionState> {
   }
 
   private async idleWork(o: Owned<S>): Promise<void> {
-    if (this.stopping || this.owned.get(o.partition) !== o) return;
+    if (this.stopping || !this.partitions.holds(o)) return;
     const now = Date.now();
-    const caughtUp = o.highWatermark >= 0 && o.nextOffset >= o.highWatermark;
-    if (caughtUp && o.idleBase === undefined && this.o.job.watermark(o.state) >= 0) {
-      // Restored while the topic is quiet: the idle clock starts now.
-      o.idleBase = { watermark: this.o.job.watermark(o.state), wall: now };
-    }
-    const idleFor = o.idleBase ? now - o.idleBase.wall : 0;
-    if (caughtUp && o.idleBase && idleFor >= (this.o.idleAfterMs ?? 1_000)) {
-      const outputs = await this.o.job.advanceTo(o.state, o.idleBase.watermark + idleFor);
-      if (outputs.writes.length || outputs.alerts.length) {
-        try {
-          await this.deliver(outputs);
-        } catch (err) {
-          this.drop(o.partition);
-          throw err;
-        }
-        o.dirty = true;
+    const watermark = this.idle.due(o, now);
+    if (watermark !== undefined) {
+      try {
+        if (await this.processor.advance(o.state, watermark)) o.dirty = true;
+      } catch (err) {
+        this.partitions.drop(o.partition);
+        throw err;
       }
     }
-    this.maybeCheckpoint(o, now);
+    this.checkpointing.maybe(o, now);
   }
 
-  /** Finishes the batch in hand, checkpoints every partition, commits, leaves the group. */
+  /** Shutdown: finishes the batch in hand, checkpoints every partition, commits, leaves the group. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
-    for (const o of [...this.owned.values()]) {
-      await this.lock(o.partition).run(async () => {
-        await this.checkpoints.settled(o.partition);
-        if (o.dirty) this.checkpointNow(o);
+    for (const o of this.partitions.all()) {
+      await this.partitions.lock(o.partition).run(async () => {
+        await this.checkpointing.settled(o.partition);
+        if (o.dirty) this.checkpointing.save(o);
       });
     }
-    const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
+    const offsets = this.partitions
+      .all()
+      .filter((o) => o.nextOffset >= 0)
+      .map((o) => ({ partition: o.partition, offset: o.nextOffset }));
     await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
     await this.consumer?.stop();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
-    this.log.info({ partitions: [...this.owned.keys()], positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');
-    for (const p of [...this.owned.keys()]) this.drop(p);
+    this.log.info({ partitions: this.partitions.all().map((o) => o.partition), positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');
+    this.partitions.dropAll();
   }
 }

@@ -1,19 +1,19 @@
 /**
  * An in-memory result store with the same semantics as RedisSink, for
- * `sluice demo` (no Redis) and unit tests. It also counts throughput and can
- * list the riskiest users, which is what the demo shows.
+ * `sluice demo` (no Redis) and unit tests. It also counts throughput, which
+ * the demo shows (each job type's folder has the views of its own results).
  */
-import type { CartAlert, UserWrite } from './job.js';
-import type { AlertClaim, ResultSink } from './sink.js';
-
-export interface StoredAlert extends CartAlert {
-  email: string;
-}
+import type { UserWrite } from './job.js';
+import type { OnceClaim, OnceOutcome, RecordWrite, ResultSink } from './sink.js';
 
 export class MemoryStore implements ResultSink {
+  /** The user hashes, by user id. */
   readonly users = new Map<string, Record<string, string>>();
-  readonly alerts = new Map<string, StoredAlert>();
-  private readonly emailMarkers = new Map<string, string>();
+  /** Every other hash, by key. */
+  readonly records = new Map<string, Record<string, string>>();
+  /** Sorted sets, by key: member to score. */
+  readonly indexes = new Map<string, Map<string, number>>();
+  private readonly markers = new Map<string, string>();
   private written = 0;
   private events = 0;
   /** (wall ms, cumulative events) samples for a rate over the last seconds. */
@@ -28,27 +28,32 @@ export class MemoryStore implements ResultSink {
     this.written += writes.length;
   }
 
-  async recordAlerts(alerts: readonly CartAlert[], email: 'pending' | 'disabled'): Promise<void> {
-    for (const a of alerts) {
-      const previous = this.alerts.get(a.cartId);
-      this.alerts.set(a.cartId, { ...a, email: previous?.email ?? email });
+  async writeRecords(records: readonly RecordWrite[]): Promise<void> {
+    for (const r of records) {
+      const current = this.records.get(r.key) ?? {};
+      this.records.set(r.key, { ...r.ifAbsent, ...current, ...r.fields, ...pick(current, Object.keys(r.ifAbsent ?? {})) });
+      if (r.index) {
+        const index = this.indexes.get(r.index.key) ?? new Map<string, number>();
+        index.set(r.index.member, r.index.score);
+        this.indexes.set(r.index.key, index);
+      }
     }
   }
 
-  async claimAlert(cartId: string, holder: string): Promise<AlertClaim> {
-    const v = this.emailMarkers.get(cartId);
+  async claimOnce(key: string, holder: string): Promise<OnceClaim> {
+    const v = this.markers.get(key);
     if (v === undefined || v === 'failed' || v === holder) {
-      this.emailMarkers.set(cartId, holder);
+      this.markers.set(key, holder);
       return { kind: 'claimed' };
     }
     return v === 'sent' ? { kind: 'sent' } : { kind: 'uncertain', holder: v };
   }
 
-  async finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
-    if (this.emailMarkers.get(cartId) !== holder) return;
-    this.emailMarkers.set(cartId, outcome);
-    const alert = this.alerts.get(cartId);
-    if (alert && outcome !== 'failed') alert.email = outcome;
+  async finishOnce(key: string, holder: string, outcome: OnceOutcome, status?: { key: string; field: string }): Promise<void> {
+    if (this.markers.get(key) !== holder) return;
+    this.markers.set(key, outcome);
+    const record = status ? this.records.get(status.key) : undefined;
+    if (record && status && outcome !== 'failed') record[status.field] = outcome;
   }
 
   async close(): Promise<void> {}
@@ -76,20 +81,9 @@ export class MemoryStore implements ResultSink {
     const [t1, n1] = recent[recent.length - 1];
     return t1 > t0 ? ((n1 - n0) * 1000) / (t1 - t0) : 0;
   }
+}
 
-  /** The users with the highest churn score, highest first. */
-  riskiest(n: number): Array<{ userId: string; score: number; riskLevel: string; updatedAt: string }> {
-    const rows: Array<{ userId: string; score: number; riskLevel: string; updatedAt: string }> = [];
-    for (const [userId, h] of this.users) {
-      if (h.churn_score === undefined) continue;
-      rows.push({ userId, score: Number(h.churn_score), riskLevel: h.risk_level ?? '', updatedAt: h.updated_at ?? '' });
-    }
-    rows.sort((a, b) => b.score - a.score || a.userId.localeCompare(b.userId));
-    return rows.slice(0, n);
-  }
-
-  /** The most recent cart alerts (by abandonment time), newest first. */
-  recentAlerts(n: number): StoredAlert[] {
-    return [...this.alerts.values()].sort((a, b) => b.abandonedAt - a.abandonedAt).slice(0, n);
-  }
+/** The fields of `record` named in `keys` that it has. */
+function pick(record: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => k in record).map((k) => [k, record[k]!]));
 }

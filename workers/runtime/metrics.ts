@@ -1,11 +1,11 @@
 /**
  * The worker's Prometheus metrics and its HTTP endpoints (/metrics, /healthz,
- * /readyz). One registry per worker, so tests and the in-process demo can run
+ * /readyz). A job type adds its own metrics to the same registry (cart:
+ * `sluice_alerts_total`). One registry per worker, so tests and the in-process demo can run
  * several workers in one process.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { metricsRoute, probeRoutes, serve, type HttpEndpoint } from '../../lib/http/server.js';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -19,7 +19,6 @@ export class WorkerMetrics {
   readonly checkpointSeconds: Histogram;
   readonly checkpointBytes: Gauge<'partition'>;
   readonly lastCheckpoint: Gauge;
-  readonly alerts: Counter<'outcome'>;
   readonly retries: Counter<'target'>;
   readonly assigned: Gauge;
   readonly restores: Counter;
@@ -52,12 +51,6 @@ export class WorkerMetrics {
     });
     this.checkpointBytes = new Gauge({ name: 'sluice_checkpoint_bytes', help: 'Size of the last checkpoint of each partition', labelNames: ['partition'], registers });
     this.lastCheckpoint = new Gauge({ name: 'sluice_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last checkpoint written', registers });
-    this.alerts = new Counter({
-      name: 'sluice_alerts_total',
-      help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (a previous attempt died mid-send: not resent), recorded (no SMTP configured)',
-      labelNames: ['outcome'],
-      registers,
-    });
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });
     this.assigned = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions this worker owns', registers });
     this.restores = new Counter({ name: 'sluice_partition_restores_total', help: 'Partitions restored from a checkpoint (or started afresh)', registers });
@@ -65,53 +58,17 @@ export class WorkerMetrics {
   }
 }
 
-export interface HealthServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/** Serves /metrics, /healthz (the process runs) and /readyz (`ready()` says so). */
+/** Serves /metrics, /healthz (the process runs) and /readyz (`ready()` says so) on `host:port`. */
 export async function startHealthServer(
   metrics: WorkerMetrics,
   ready: () => { ready: boolean; detail: string },
   port: number,
   host: string,
-): Promise<HealthServer> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      metrics.registry
-        .metrics()
-        .then((body) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(body);
-        })
-        .catch((err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        });
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-      return;
-    }
-    if (path === '/readyz') {
-      const r = ready();
-      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(`${r.detail}\n`);
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found: try /metrics, /healthz or /readyz\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`metrics.port: cannot listen on ${host}:${port}: ${err.message}`)));
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+): Promise<HttpEndpoint> {
+  const bind = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  try {
+    return await serve(bind, { '/metrics': metricsRoute(metrics.registry), ...probeRoutes(ready) }, { notFound: 'not found: try /metrics, /healthz or /readyz\n' });
+  } catch (err) {
+    throw new Error(`metrics.port: ${(err as Error).message}`);
+  }
 }

@@ -1,14 +1,14 @@
 /**
  * Results to Redis through ioredis, one pipeline per batch. Keys (all behind
- * redis.keyPrefix): `user:<id>` (hash, the seed's layout), `alert:<cartId>`
- * (hash: what was scored), `alerts` (sorted set of cart ids by abandonment
- * time) and `alert_email:<cartId>` (the exactly-once marker of the email).
+ * redis.keyPrefix): `user:<id>` (hash, the seed's layout) and whatever hashes,
+ * sorted sets and exactly-once markers a job type writes (cart: `alert:<cartId>`,
+ * `alerts`, `alert_email:<cartId>`).
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
-import type { CartAlert, UserWrite } from './job.js';
-import type { AlertClaim, ResultSink } from './sink.js';
+import type { UserWrite } from './job.js';
+import type { OnceClaim, OnceOutcome, RecordWrite, ResultSink } from './sink.js';
 
 // Claim when free or when the last attempt failed for sure; a holder may reclaim its own claim.
 const CLAIM = `
@@ -92,40 +92,30 @@ export class RedisSink implements ResultSink {
     await execOrThrow(p);
   }
 
-  async recordAlerts(alerts: readonly CartAlert[], email: 'pending' | 'disabled'): Promise<void> {
-    if (alerts.length === 0) return;
+  async writeRecords(records: readonly RecordWrite[]): Promise<void> {
+    if (records.length === 0) return;
     const p = this.redis.pipeline();
-    for (const a of alerts) {
-      const key = `${this.prefix}alert:${a.cartId}`;
-      p.hset(key, {
-        cart_id: a.cartId,
-        user_id: a.userId,
-        score: a.score.toFixed(6),
-        cart_items: String(a.items),
-        cart_value: a.value.toFixed(2),
-        last_activity: new Date(a.lastActivity).toISOString(),
-        abandoned_at: new Date(a.abandonedAt).toISOString(),
-        model_version: a.modelVersion,
-      });
-      // The email status is only set when absent: a replay must not reset 'sent'.
-      p.hsetnx(key, 'email', email);
-      p.zadd(`${this.prefix}alerts`, a.abandonedAt, a.cartId);
+    for (const r of records) {
+      const key = `${this.prefix}${r.key}`;
+      p.hset(key, r.fields);
+      for (const [field, value] of Object.entries(r.ifAbsent ?? {})) p.hsetnx(key, field, value);
+      if (r.index) p.zadd(`${this.prefix}${r.index.key}`, r.index.score, r.index.member);
       if (this.ttl > 0) p.expire(key, this.ttl);
     }
     await execOrThrow(p);
   }
 
-  async claimAlert(cartId: string, holder: string): Promise<AlertClaim> {
-    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}alert_email:${cartId}`, holder));
+  async claimOnce(key: string, holder: string): Promise<OnceClaim> {
+    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}${key}`, holder));
     if (result === 'claimed') return { kind: 'claimed' };
     if (result === 'sent') return { kind: 'sent' };
     return { kind: 'uncertain', holder: result };
   }
 
-  async finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
+  async finishOnce(key: string, holder: string, outcome: OnceOutcome, status?: { key: string; field: string }): Promise<void> {
     const p = this.redis.pipeline();
-    p.eval(FINISH, 1, `${this.prefix}alert_email:${cartId}`, holder, outcome);
-    if (outcome !== 'failed') p.hset(`${this.prefix}alert:${cartId}`, 'email', outcome);
+    p.eval(FINISH, 1, `${this.prefix}${key}`, holder, outcome);
+    if (status && outcome !== 'failed') p.hset(`${this.prefix}${status.key}`, status.field, outcome);
     await execOrThrow(p);
   }
 

@@ -1,31 +1,43 @@
-import type { CartAlert, UserWrite } from './job.js';
+import type { UserWrite } from './job.js';
 
-/** What the state of an alert's email is, as recorded where the results go. */
-export type AlertClaim =
-  /** This worker may send now (nobody did, or an earlier attempt failed for sure before delivery). */
+/** A hash written beside the user hashes (cart: `alert:<cartId>`), idempotently. */
+export interface RecordWrite {
+  key: string;
+  fields: Record<string, string>;
+  /** Fields set only where absent: a replay must not reset them (cart: the email status). */
+  ifAbsent?: Record<string, string>;
+  /** Adds `member` to the sorted set `key` with `score` (cart: the `alerts` index by abandonment time). */
+  index?: { key: string; score: number; member: string };
+}
+
+/** The state of an exactly-once marker (cart: one alert email), as recorded where the results go. */
+export type OnceClaim =
+  /** This worker may act now (nobody did, or an earlier attempt failed for sure before delivery). */
   | { kind: 'claimed' }
-  /** A previous run sent it: a replay must not send again. */
+  /** A previous run did it: a replay must not do it again. */
   | { kind: 'sent' }
-  /** A previous attempt died while sending: it may have gone out, so it is not sent again. */
+  /** A previous attempt died while acting: it may have happened, so it is not done again. */
   | { kind: 'uncertain'; holder: string };
+
+export type OnceOutcome = 'sent' | 'failed' | 'uncertain';
 
 /**
  * Where job results go: Redis in production, memory for `sluice demo` and
  * unit tests. Every write is idempotent: the runtime replays after a crash and
- * retries after a failure.
+ * retries after a failure. Keys are the job's; the sink prepends the prefix.
  */
 export interface ResultSink {
   /** HSET of each user's fields (and the TTL), in one round trip. */
   writeUsers(writes: readonly UserWrite[]): Promise<void>;
-  /** The alert records (what was scored, when), idempotent. */
-  recordAlerts(alerts: readonly CartAlert[], email: 'pending' | 'disabled'): Promise<void>;
-  /** Takes the right to email about one cart: at most one holder, ever, for a cart that was sent. */
-  claimAlert(cartId: string, holder: string): Promise<AlertClaim>;
+  /** Other hashes (and the TTL), in one round trip. */
+  writeRecords(records: readonly RecordWrite[]): Promise<void>;
+  /** Takes the marker `key` for `holder`: at most one holder, ever, once it is 'sent'. */
+  claimOnce(key: string, holder: string): Promise<OnceClaim>;
   /**
-   * After the attempt: 'sent' closes the cart for good; 'failed' (nothing was
-   * delivered) lets a retry claim again; 'uncertain' (it may have been
-   * delivered) closes it without a resend.
+   * After the attempt: 'sent' closes the marker for good; 'failed' (nothing
+   * happened) lets a retry claim again; 'uncertain' (it may have happened)
+   * closes it without a retry. `status` also records the outcome in a hash field.
    */
-  finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void>;
+  finishOnce(key: string, holder: string, outcome: OnceOutcome, status?: { key: string; field: string }): Promise<void>;
   close(): Promise<void>;
 }

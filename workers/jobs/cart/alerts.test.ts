@@ -1,9 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { CartAlert } from '../../runtime/job.js';
-import { AlertDispatcher, certainlyNotDelivered, type Mailer } from './alerts.js';
+import { Registry } from 'prom-client';
+import { AlertDispatcher, alertCounter, certainlyNotDelivered, type CartAlert, type Mailer } from './alerts.js';
 import { MemoryStore } from '../../runtime/memory-store.js';
-import { WorkerMetrics } from '../../runtime/metrics.js';
 
 const alert: CartAlert = { cartId: 'c1', userId: 'u1', score: 0.9, items: 2, value: 40, lastActivity: 0, abandonedAt: 3_600_000, modelVersion: 'm' };
 const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ESOCKET', syscall: 'connect', command: 'CONN' });
@@ -21,7 +20,7 @@ class ScriptedMailer implements Mailer {
 }
 
 function dispatcher(store: MemoryStore, mailer: Mailer, holder: string): AlertDispatcher {
-  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'] }, holder, new WorkerMetrics({ job: 't', type: 'cart' }, false), pino({ level: 'silent' }));
+  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'] }, holder, alertCounter(new Registry()), pino({ level: 'silent' }));
 }
 
 describe('alert emails', () => {
@@ -42,7 +41,7 @@ describe('alert emails', () => {
     expect(mailer.sent).toEqual(['<cart-c1@sluice.alerts>']);
     await dispatcher(store, mailer, 'w2').dispatch([alert]);
     expect(mailer.sent).toHaveLength(1);
-    expect(store.alerts.get('c1')?.email).toBe('sent');
+    expect(store.records.get('alert:c1')?.email).toBe('sent');
   });
 
   it('never resends when the connection died while the message was being sent', async () => {
@@ -52,6 +51,6 @@ describe('alert emails', () => {
     await dispatcher(store, mailer, 'w1').dispatch([alert]);
     await dispatcher(store, mailer, 'w2').dispatch([alert]);
     expect(mailer.sent).toEqual([]);
-    expect(store.alerts.get('c1')?.email).toBe('uncertain');
+    expect(store.records.get('alert:c1')?.email).toBe('uncertain');
   });
 });

@@ -3,7 +3,7 @@
  *
  * The checkpoint cannot hold "sent" (a crash after sending and before the
  * next checkpoint replays the batch), so the marker lives in the result store:
- * before sending, the worker claims `alert:<cartId>:email` with its own holder
+ * before sending, the worker claims `alert_email:<cartId>` with its own holder
  * id; after the SMTP server accepted the message the marker becomes `sent`.
  * A replay finds `sent` and skips. If the send failed for sure (connection
  * refused, a 4xx/5xx reply) the marker becomes `failed` and the retry claims it
@@ -15,10 +15,85 @@
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../../../lib/worker-config/config.js';
-import type { CartAlert } from '../../runtime/job.js';
-import type { WorkerMetrics } from '../../runtime/metrics.js';
-import type { ResultSink } from '../../runtime/sink.js';
+import { Counter, type Registry } from 'prom-client';
+import type { OutputStage } from '../../runtime/job.js';
+import type { MemoryStore } from '../../runtime/memory-store.js';
+import type { RecordWrite, ResultSink } from '../../runtime/sink.js';
+import type { AlertSettings } from './config.js';
+
+/** One abandoned cart scored at or above the threshold: the cart job's own output. */
+export interface CartAlert {
+  cartId: string;
+  userId: string;
+  score: number;
+  items: number;
+  value: number;
+  /** Last cart activity and the moment the cart counted as abandoned (event time, epoch ms). */
+  lastActivity: number;
+  abandonedAt: number;
+  modelVersion: string;
+}
+
+/** Keys of an alert (behind redis.keyPrefix): the record, the index of all alerts, the email's exactly-once marker. */
+export const alertKeys = {
+  record: (cartId: string): string => `alert:${cartId}`,
+  index: 'alerts',
+  email: (cartId: string): string => `alert_email:${cartId}`,
+} as const;
+
+/** `sluice_alerts_total{outcome}`, on the worker's registry. */
+export function alertCounter(registry: Registry): Counter<'outcome'> {
+  return new Counter({
+    name: 'sluice_alerts_total',
+    help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (a previous attempt died mid-send: not resent), recorded (no SMTP configured)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+}
+
+function alertRecord(a: CartAlert, email: 'pending' | 'disabled'): RecordWrite {
+  return {
+    key: alertKeys.record(a.cartId),
+    fields: {
+      cart_id: a.cartId,
+      user_id: a.userId,
+      score: a.score.toFixed(6),
+      cart_items: String(a.items),
+      cart_value: a.value.toFixed(2),
+      last_activity: new Date(a.lastActivity).toISOString(),
+      abandoned_at: new Date(a.abandonedAt).toISOString(),
+      model_version: a.modelVersion,
+    },
+    // The email status is only set when absent: a replay must not reset 'sent'.
+    ifAbsent: { email },
+    index: { key: alertKeys.index, score: a.abandonedAt, member: a.cartId },
+  };
+}
+
+export interface StoredAlert extends CartAlert {
+  email: string;
+}
+
+/** The alerts a MemoryStore holds (what `sluice demo` shows), newest abandonment first. */
+export function storedAlerts(store: MemoryStore, n = Infinity): StoredAlert[] {
+  const out: StoredAlert[] = [];
+  for (const [cartId] of store.indexes.get(alertKeys.index) ?? []) {
+    const h = store.records.get(alertKeys.record(cartId));
+    if (!h) continue;
+    out.push({
+      cartId,
+      userId: h.user_id ?? '',
+      score: Number(h.score),
+      items: Number(h.cart_items),
+      value: Number(h.cart_value),
+      lastActivity: Date.parse(h.last_activity ?? ''),
+      abandonedAt: Date.parse(h.abandoned_at ?? ''),
+      modelVersion: h.model_version ?? '',
+      email: h.email ?? '',
+    });
+  }
+  return out.sort((a, b) => b.abandonedAt - a.abandonedAt).slice(0, n);
+}
 
 export interface Mailer {
   send(message: { from: string; to: string[]; subject: string; text: string; messageId: string }): Promise<void>;
@@ -28,7 +103,7 @@ export interface Mailer {
 export class SmtpMailer implements Mailer {
   private readonly transport: Transporter;
 
-  constructor(smtp: NonNullable<WorkerConfig['alerts']>['smtp'], credentials: { username?: string; password?: string }) {
+  constructor(smtp: AlertSettings['smtp'], credentials: { username?: string; password?: string }) {
     this.transport = nodemailer.createTransport({
       host: smtp.host,
       port: smtp.port,
@@ -65,15 +140,26 @@ export function certainlyNotDelivered(err: unknown): boolean {
   return ['ECONNECTION', 'EDNS', 'EAUTH', 'ETLS', 'EENVELOPE'].includes(e.code ?? '');
 }
 
-export class AlertDispatcher {
+/** The cart job's output stage: records each alert, then emails it at most once. */
+export class AlertDispatcher implements OutputStage<CartAlert> {
+  readonly target = 'alerts';
+
   constructor(
     private readonly sink: ResultSink,
     private readonly mailer: Mailer | undefined,
     private readonly settings: { from: string; to: string[] } | undefined,
     private readonly holder: string,
-    private readonly metrics: WorkerMetrics,
+    private readonly counter: Counter<'outcome'>,
     private readonly logger: Logger,
   ) {}
+
+  async deliver(alerts: readonly CartAlert[], progress?: () => Promise<void>): Promise<void> {
+    await this.dispatch(alerts, progress);
+  }
+
+  close(): void {
+    this.mailer?.close();
+  }
 
   /**
    * Records and emails the alerts; throws (to be retried) when the store or
@@ -83,11 +169,11 @@ export class AlertDispatcher {
   async dispatch(alerts: readonly CartAlert[], progress?: () => Promise<void>): Promise<void> {
     if (alerts.length === 0) return;
     if (!this.mailer || !this.settings) {
-      await this.sink.recordAlerts(alerts, 'disabled');
-      this.metrics.alerts.inc({ outcome: 'recorded' }, alerts.length);
+      await this.sink.writeRecords(alerts.map((a) => alertRecord(a, 'disabled')));
+      this.counter.inc({ outcome: 'recorded' }, alerts.length);
       return;
     }
-    await this.sink.recordAlerts(alerts, 'pending');
+    await this.sink.writeRecords(alerts.map((a) => alertRecord(a, 'pending')));
     for (const alert of alerts) {
       await this.emailOnce(alert);
       await progress?.();
@@ -95,13 +181,13 @@ export class AlertDispatcher {
   }
 
   private async emailOnce(alert: CartAlert): Promise<void> {
-    const claim = await this.sink.claimAlert(alert.cartId, this.holder);
+    const claim = await this.sink.claimOnce(alertKeys.email(alert.cartId), this.holder);
     if (claim.kind === 'sent') {
-      this.metrics.alerts.inc({ outcome: 'already_sent' });
+      this.counter.inc({ outcome: 'already_sent' });
       return;
     }
     if (claim.kind === 'uncertain') {
-      this.metrics.alerts.inc({ outcome: 'uncertain' });
+      this.counter.inc({ outcome: 'uncertain' });
       this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email not sent: an earlier attempt died while sending, it may have been delivered');
       return;
     }
@@ -109,17 +195,21 @@ export class AlertDispatcher {
       await this.mailer!.send(this.message(alert));
     } catch (err) {
       if (certainlyNotDelivered(err)) {
-        await this.sink.finishAlert(alert.cartId, this.holder, 'failed');
+        await this.finish(alert, 'failed');
         throw new Error(`SMTP send of alert for cart ${alert.cartId} failed: ${(err as Error).message}`);
       }
       // The server may have accepted it: mark it so that nobody, this worker included, sends it again.
-      await this.sink.finishAlert(alert.cartId, this.holder, 'uncertain');
-      this.metrics.alerts.inc({ outcome: 'uncertain' });
+      await this.finish(alert, 'uncertain');
+      this.counter.inc({ outcome: 'uncertain' });
       this.logger.error({ cartId: alert.cartId, err: (err as Error).message }, 'alert email outcome unknown (connection lost mid-send): not resent');
       return;
     }
-    this.metrics.alerts.inc({ outcome: 'sent' });
-    await this.sink.finishAlert(alert.cartId, this.holder, 'sent');
+    this.counter.inc({ outcome: 'sent' });
+    await this.finish(alert, 'sent');
+  }
+
+  private finish(alert: CartAlert, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
+    return this.sink.finishOnce(alertKeys.email(alert.cartId), this.holder, outcome, { key: alertKeys.record(alert.cartId), field: 'email' });
   }
 
   private message(a: CartAlert): { from: string; to: string[]; subject: string; text: string; messageId: string } {

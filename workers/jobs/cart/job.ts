@@ -2,13 +2,10 @@ import { CART_FEATURES, CART_STATE_FORMAT, CartTable, abandonCart, cartFeatures,
 import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { MINUTE_MS } from '../../features/time.js';
-import { formatScore, isoTime, type CartAlert, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { emptyOutputs, formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import type { CartAlert } from './alerts.js';
+import type { CartSettings } from './config.js';
 import { TimerHeap } from './timer-heap.js';
-
-export interface CartJobSettings {
-  abandonWindowMinutes: number;
-  abandonThreshold: number;
-}
 
 export interface CartPartitionState {
   readonly table: CartTable;
@@ -34,7 +31,7 @@ interface DueCart {
  * outcome depends only on the order of events in the partition. All carts that
  * fall due in one batch are scored in one model call.
  */
-export class CartJob implements StreamJob<CartPartitionState> {
+export class CartJob implements StreamJob<CartPartitionState, CartAlert> {
   readonly type = 'cart' as const;
   readonly stateFormat = CART_STATE_FORMAT;
   private readonly width = CART_FEATURES.length;
@@ -43,7 +40,7 @@ export class CartJob implements StreamJob<CartPartitionState> {
 
   constructor(
     private readonly model: ScoreModel,
-    private readonly settings: CartJobSettings,
+    private readonly settings: CartSettings,
     /** Where the users' records live (default in memory). */
     private readonly store: StateStore = { backend: 'memory' },
   ) {
@@ -84,7 +81,12 @@ export class CartJob implements StreamJob<CartPartitionState> {
     return state.watermark;
   }
 
-  async process(state: CartPartitionState, events: readonly UserEvent[]): Promise<JobOutputs> {
+  /** Every open cart's timer has fired once event time is one window past the last event. */
+  settledAt(state: CartPartitionState): number | undefined {
+    return state.watermark < 0 ? undefined : state.watermark + this.windowMs;
+  }
+
+  async process(state: CartPartitionState, events: readonly UserEvent[]): Promise<JobOutputs<CartAlert>> {
     const due: DueCart[] = [];
     const table = state.table;
     for (const e of events) {
@@ -107,7 +109,7 @@ export class CartJob implements StreamJob<CartPartitionState> {
     return this.score(due);
   }
 
-  async advanceTo(state: CartPartitionState, watermark: number): Promise<JobOutputs> {
+  async advanceTo(state: CartPartitionState, watermark: number): Promise<JobOutputs<CartAlert>> {
     const due: DueCart[] = [];
     if (watermark > state.watermark) state.watermark = watermark;
     this.fireDue(state, due);
@@ -141,8 +143,8 @@ export class CartJob implements StreamJob<CartPartitionState> {
     this.buffer = bigger;
   }
 
-  private async score(due: DueCart[]): Promise<JobOutputs> {
-    if (due.length === 0) return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
+  private async score(due: DueCart[]): Promise<JobOutputs<CartAlert>> {
+    if (due.length === 0) return emptyOutputs();
     const started = performance.now();
     const scores = await this.model.score(this.buffer.subarray(0, due.length * this.width), due.length);
     const inferenceMs = performance.now() - started;
@@ -165,6 +167,6 @@ export class CartJob implements StreamJob<CartPartitionState> {
         alerts.push({ ...cart, score, modelVersion: this.model.version });
       }
     });
-    return { writes, alerts, scoredRows: due.length, inferenceMs };
+    return { writes, emits: alerts, scoredRows: due.length, inferenceMs };
   }
 }

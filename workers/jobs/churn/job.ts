@@ -2,7 +2,7 @@ import { CHURN_FEATURES, CHURN_STATE_FORMAT, ChurnTable, churnFeatures, legacyCh
 import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { DAY_MS, dayOf } from '../../features/time.js';
-import { formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { emptyOutputs, formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
 
 export interface ChurnPartitionState {
   readonly table: ChurnTable;
@@ -86,7 +86,7 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
    * midnight rescoring stays a function of the events alone.
    */
   async advanceTo(): Promise<JobOutputs> {
-    return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
+    return emptyOutputs();
   }
 
   async process(state: ChurnPartitionState, events: readonly UserEvent[]): Promise<JobOutputs> {
@@ -133,7 +133,7 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   }
 
   private async score(table: ChurnTable, rows: Row[]): Promise<JobOutputs> {
-    if (rows.length === 0) return { writes: [], alerts: [], scoredRows: 0, inferenceMs: 0 };
+    if (rows.length === 0) return emptyOutputs();
     const started = performance.now();
     const scores = await this.model.score(this.buffer.subarray(0, rows.length * this.width), rows.length);
     const inferenceMs = performance.now() - started;
@@ -156,6 +156,6 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
         },
       });
     }
-    return { writes, alerts: [], scoredRows: rows.length, inferenceMs };
+    return { writes, emits: [], scoredRows: rows.length, inferenceMs };
   }
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadWorkerConfig, resolveWorkerConfig, WorkerConfigError } from './resolve.js';
+import { loadWorkerConfig, resolveWorkerConfig, WorkerConfigError } from './config.js';
 
 const base = {
   job: { name: 'shop', type: 'cart' },
@@ -24,12 +24,13 @@ function errorOf(fn: () => unknown): string {
 describe('worker config', () => {
   it('fills the documented defaults', () => {
     const c = resolveWorkerConfig(base, {});
-    expect(c.kafka.startFrom).toBe('earliest');
+    // The ProcessingJob's defaults (crds/): one table, whichever way a worker starts.
+    expect(c.kafka.startFrom).toBe('latest');
     expect(c.kafka.deadLetterTopic).toBe('user_events.dlq');
     expect(c.redis.keyPrefix).toBe('');
-    expect(c.checkpoint.intervalSeconds).toBe(10);
+    expect(c.checkpoint.intervalSeconds).toBe(60);
     expect(c.cart).toEqual({ abandonWindowMinutes: 60, abandonThreshold: 0.75 });
-    expect(c.metrics.port).toBe(9102);
+    expect(c.metrics.port).toBe(9090);
     expect(c.model).toEqual({});
   });
 
@@ -54,9 +55,9 @@ describe('worker config', () => {
 
   it('builds a complete config from the environment alone, given a type', () => {
     const c = resolveWorkerConfig(undefined, { KAFKA_BOOTSTRAP_SERVERS: 'k:9092', CHURN_MODEL_PATH: '/m.onnx' }, { type: 'churn' });
-    expect(c.checkpoint).toEqual({ dir: 'checkpoints', intervalSeconds: 10 });
-    expect(c.job).toEqual({ name: 'sluice-churn', type: 'churn' });
-    expect(c.kafka).toMatchObject({ topic: 'user_events', consumerGroup: 'sluice-sluice-churn', bootstrapServers: ['k:9092'] });
+    expect(c.checkpoint).toEqual({ dir: 'checkpoints', intervalSeconds: 60 });
+    expect(c.job).toEqual({ name: 'sluice-churn', namespace: 'default', type: 'churn' });
+    expect(c.kafka).toMatchObject({ topic: 'user_events', consumerGroup: 'sluice-default-sluice-churn', bootstrapServers: ['k:9092'] });
     expect(c.redis).toMatchObject({ host: 'localhost', port: 6379 });
     expect(c.model.path).toBe('/m.onnx');
     expect(c.cart).toBeUndefined();

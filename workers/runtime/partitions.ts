@@ -1,0 +1,171 @@
+/**
+ * Partition ownership and restore: which partitions this member was assigned,
+ * which of them it owns (state restored from the checkpoint, or fresh), why a
+ * restore failed, and the lock that serialises the work on one partition.
+ */
+import type { Logger } from 'pino';
+import type { CheckpointStore } from './checkpoint.js';
+import type { PartitionState, StreamJob } from './job.js';
+import type { WorkerMetrics } from './metrics.js';
+
+export interface Owned<S extends PartitionState> {
+  partition: number;
+  state: S;
+  /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
+  nextOffset: number;
+  seekedTo: number | undefined;
+  /** End of the partition as last seen (batch or admin), -1 when unknown. */
+  highWatermark: number;
+  dirty: boolean;
+  lastCheckpointAt: number;
+  /** Event time and wall time when the partition last had events, for the idle clock. */
+  idleBase: { watermark: number; wall: number } | undefined;
+}
+
+/** Serialises the work on one partition (batches, timers, checkpoints). */
+export class PartitionLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  private depth = 0;
+
+  get busy(): boolean {
+    return this.depth > 0;
+  }
+
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.depth += 1;
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined).finally(() => (this.depth -= 1));
+    return result;
+  }
+}
+
+export interface PartitionsOptions<S extends PartitionState> {
+  job: StreamJob<S, unknown>;
+  checkpoints: CheckpointStore<S>;
+  /** Moves the consumer's fetch position of a partition. */
+  seek: (partition: number, offset: number) => void;
+  metrics: WorkerMetrics;
+  logger: Logger;
+}
+
+export class Partitions<S extends PartitionState> {
+  /** The full assignment of this member, as of the last rebalance. */
+  assignment: number[] = [];
+  joined = false;
+  private readonly owned = new Map<number, Owned<S>>();
+  private readonly locks = new Map<number, PartitionLock>();
+  /** Why a partition could not be restored (a checkpoint of another job, unreadable...), for /readyz. */
+  private readonly restoreErrors = new Map<number, string>();
+
+  constructor(private readonly o: PartitionsOptions<S>) {}
+
+  lock(partition: number): PartitionLock {
+    let l = this.locks.get(partition);
+    if (!l) {
+      l = new PartitionLock();
+      this.locks.set(partition, l);
+    }
+    return l;
+  }
+
+  all(): Owned<S>[] {
+    return [...this.owned.values()];
+  }
+
+  has(partition: number): boolean {
+    return this.owned.has(partition);
+  }
+
+  /** Still the owner of this very state (not revoked, not dropped for a replay). */
+  holds(o: Owned<S>): boolean {
+    return this.owned.get(o.partition) === o;
+  }
+
+  /** Forgets the state (revoked, or to be restored from its checkpoint and replayed); a disk-backed store's files go too. */
+  drop(partition: number): void {
+    const o = this.owned.get(partition);
+    if (!o) return;
+    this.owned.delete(partition);
+    o.state.table.dispose().catch((err: Error) => this.o.logger.warn({ partition, err: err.message }, 'could not remove the local state store'));
+  }
+
+  /** Forgets every partition (shutdown, once the last checkpoints are written). */
+  dropAll(): void {
+    for (const p of [...this.owned.keys()]) this.drop(p);
+  }
+
+  /** A (re)join: revoked partitions are forgotten (their new owner restores them), new ones restored in the background. */
+  assign(partitions: number[]): void {
+    this.assignment = partitions;
+    this.joined = true;
+    for (const p of [...this.owned.keys()]) {
+      if (!partitions.includes(p)) {
+        // Revoked: the new owner restores from the checkpoint written when the rebalance began.
+        this.drop(p);
+        this.o.metrics.lag.remove({ partition: String(p) });
+      }
+    }
+    this.o.metrics.assigned.set(partitions.length);
+    this.o.logger.info({ partitions }, 'partitions assigned');
+    for (const p of partitions) {
+      if (!this.owned.has(p)) this.restoreInBackground(p);
+    }
+  }
+
+  /** Assigned partitions not owned (a failed restore, a dropped state) are restored again. */
+  restoreMissing(): void {
+    for (const p of this.assignment) {
+      if (!this.owned.has(p) && !this.lock(p).busy) this.restoreInBackground(p);
+    }
+  }
+
+  restoreInBackground(partition: number): void {
+    void this.lock(partition)
+      .run(() => this.ensureOwned(partition))
+      .then(() => this.restoreErrors.delete(partition))
+      .catch((err: Error) => {
+        if (this.restoreErrors.get(partition) !== err.message) this.o.logger.error({ partition, err: err.message }, 'restore failed; retrying');
+        this.restoreErrors.set(partition, err.message);
+      });
+  }
+
+  ensureOwned(partition: number): Owned<S> {
+    const existing = this.owned.get(partition);
+    if (existing) return existing;
+    const cp = this.o.checkpoints.load(partition);
+    const owned: Owned<S> = {
+      partition,
+      state: cp ? cp.state : this.o.job.newState(),
+      nextOffset: cp ? cp.nextOffset : -1,
+      seekedTo: undefined,
+      highWatermark: -1,
+      dirty: false,
+      lastCheckpointAt: Date.now(),
+      idleBase: undefined,
+    };
+    if (cp) {
+      this.o.seek(partition, cp.nextOffset);
+      owned.seekedTo = cp.nextOffset;
+    }
+    this.owned.set(partition, owned);
+    this.o.metrics.restores.inc();
+    this.o.logger.info(
+      { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail },
+      cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint',
+    );
+    return owned;
+  }
+
+  /** Undefined when every assigned partition is owned; else what /readyz says. */
+  pendingDetail(): string | undefined {
+    const pending = this.assignment.filter((p) => !this.owned.has(p));
+    if (!pending.length) return undefined;
+    const errors = pending.filter((p) => this.restoreErrors.has(p)).map((p) => `partition ${p}: ${this.restoreErrors.get(p)}`);
+    return `restoring partitions ${pending.join(',')}${errors.length ? `; failing: ${errors.join('; ')}` : ''}`;
+  }
+
+  /** Partitions owned now and the offset each resumes from, for tests and status. */
+  positions(): Map<number, number> {
+    return new Map(this.all().map((o) => [o.partition, o.nextOffset]));
+  }
+}
