@@ -14,7 +14,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -24,6 +23,7 @@ import type { UserEvent } from '../workers/events/types.js';
 import { toWire } from '../workers/events/wire.js';
 import { createTopic, RecordProducer } from '../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../test/support/infra.js';
+import { freePort } from '../test/support/ports.js';
 import { jobTypes } from '../workers/jobs/registry.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -43,13 +43,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function events(n: number, seed: number): UserEvent[] {
   const out: UserEvent[] = [];

@@ -5,7 +5,7 @@ export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({
     name: 'sluice_operator_reconcile_total',
-    help: 'Reconciles of ProcessingJobs by result (success, error).',
+    help: 'Reconciles of ProcessingJobs by result (success, error, terminal: not retried).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { CliError } from '../errors.js';
-import { packageRoot } from '../../lib/package-root.js';
+import { crdPath } from '../../operator/api/paths.js';
 
 /** A ProcessingJob as read from a user's YAML file, after the CRD schema's defaults are applied. */
 export interface JobDocument {
@@ -24,7 +24,7 @@ let validator: ValidateFunction | undefined;
  */
 function specValidator(): ValidateFunction {
   if (validator) return validator;
-  const crdFile = join(packageRoot(), 'crds', 'processingjobs.sluice.dev.yaml');
+  const crdFile = crdPath;
   const crd = parseAllDocuments(readFileSync(crdFile, 'utf8'))[0]?.toJS() as {
     spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
   };

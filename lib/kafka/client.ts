@@ -10,6 +10,7 @@ import type { ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaConfig, LogEntry, Producer, SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
+import { KafkaError, KafkaErrorCodes, toKafkaError } from './errors.js';
 import type { WorkerConfig } from '../worker-config/config.js';
 
 const { Kafka, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
@@ -25,6 +26,8 @@ export interface KafkaConnectionOptions {
   /** kafkajs' own log lines go here (as JSON through pino); silent when absent. */
   logger?: Logger;
 }
+
+export { KafkaError, KafkaErrorCodes, kafkaErrorCode, type KafkaErrorCode } from './errors.js';
 
 export interface KafkaCredentials {
   username?: string;
@@ -101,18 +104,27 @@ async function withAdmin<T>(options: KafkaConnectionOptions, use: (admin: Admin)
   }
 }
 
-/** Number of partitions of `topic`; throws a message naming the topic when it does not exist. */
+/**
+ * Number of partitions of `topic`. Throws a KafkaError naming the topic:
+ * code TOPIC_NOT_FOUND when it does not exist, UNREACHABLE when no broker answers.
+ */
 export async function topicPartitionCount(options: KafkaConnectionOptions, topic: string): Promise<number> {
-  return withAdmin(options, async (admin) => {
-    try {
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-      const found = meta.topics.find((t) => t.name === topic);
-      if (!found) throw new Error(`topic ${topic} not found`);
-      return found.partitions.length;
-    } catch (err) {
-      throw new Error(`cannot read partitions of Kafka topic '${topic}' from ${options.brokers.join(',')}: ${(err as Error).message}`);
-    }
-  });
+  const context = `cannot read partitions of Kafka topic '${topic}' from ${options.brokers.join(',')}`;
+  try {
+    return await withAdmin(options, async (admin) => {
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        const found = meta.topics.find((t) => t.name === topic);
+        if (!found) throw new KafkaError(KafkaErrorCodes.TOPIC_NOT_FOUND, `${context}: topic ${topic} not found`);
+        return found.partitions.length;
+      } catch (err) {
+        throw toKafkaError(err, context);
+      }
+    });
+  } catch (err) {
+    // Connecting failed: the client's own message says to what.
+    throw toKafkaError(err);
+  }
 }
 
 /** Creates the topic if it does not exist yet; returns false when it already existed. */
@@ -355,43 +367,4 @@ export class TopicAdmin {
   async disconnect(): Promise<void> {
     await this.admin.disconnect();
   }
-}
-
-/**
- * Reads `count` records from the start of a topic (all partitions) with a
- * throwaway consumer group, or fails after `timeoutMs` saying how many came.
- * For tests and tools that inspect a topic such as the dead-letter topic.
- */
-export async function readRecords(
-  connection: KafkaConnectionOptions,
-  topic: string,
-  count: number,
-  timeoutMs: number,
-): Promise<Array<ConsumedRecord & { partition: number }>> {
-  const got: Array<ConsumedRecord & { partition: number }> = [];
-  let done!: () => void;
-  const enough = new Promise<void>((resolve) => (done = resolve));
-  const consumer = await GroupConsumer.start(
-    connection,
-    { groupId: `sluice-reader-${process.pid}-${Date.now()}`, topic, startFrom: 'earliest', maxWaitTimeMs: 200 },
-    {
-      onAssignment: () => undefined,
-      onRebalancing: () => undefined,
-      onCrash: () => done(),
-      onBatch: async (batch) => {
-        for (const r of batch.records) got.push({ ...r, partition: batch.partition });
-        batch.consumed();
-        if (got.length >= count) done();
-      },
-    },
-  );
-  const timer = setTimeout(() => done(), timeoutMs);
-  try {
-    await enough;
-  } finally {
-    clearTimeout(timer);
-    await consumer.stop();
-  }
-  if (got.length < count) throw new Error(`read ${got.length} of ${count} records from ${topic} within ${timeoutMs} ms`);
-  return got;
 }

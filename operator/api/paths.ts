@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
+import { packageRoot } from '../../lib/package-root.js';
 
-// Both the sources (tsx) and the build (dist/operator/api) sit two levels below the repo root.
-const here = import.meta.dirname;
-const repoRoot = resolve(here, '..', '..', here.includes(`${'/'}dist${'/'}`) ? '..' : '.');
-
-export const crdPath = resolve(repoRoot, 'crds', 'processingjobs.sluice.dev.yaml');
-export const generatedTypesPath = resolve(repoRoot, 'operator', 'api', 'types.generated.ts');
+/** The CRD (the API contract) and the types generated from it, in the package (sources, dist/ or the image). */
+export const crdPath = resolve(packageRoot(), 'crds', 'processingjobs.sluice.dev.yaml');
+export const generatedTypesPath = resolve(packageRoot(), 'operator', 'api', 'types.generated.ts');

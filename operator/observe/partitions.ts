@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KafkaConnectionOptions } from '../../lib/kafka/client.js';
+import { KafkaErrorCodes, kafkaErrorCode, type KafkaConnectionOptions } from '../../lib/kafka/client.js';
 import type { ProcessingJob } from '../api/types.js';
 
 export type PartitionInfo =
@@ -38,8 +38,6 @@ export function connectionFor(job: ProcessingJob, secrets: ReadonlyMap<string, V
   }
   return options;
 }
-
-const looksMissing = (message: string): boolean => /not found|does not host|unknown topic/i.test(message);
 
 /**
  * Partition counts of topics, checked in the background: a reconcile never
@@ -83,7 +81,7 @@ export class PartitionProbe {
       info = { state: 'known', partitions: await Promise.race([this.count(options, topic), timeout]) };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      info = looksMissing(message) ? { state: 'missing' } : { state: 'unreachable', message };
+      info = kafkaErrorCode(err) === KafkaErrorCodes.TOPIC_NOT_FOUND ? { state: 'missing' } : { state: 'unreachable', message };
       this.log.debug({ topic, err: message }, 'partition check failed');
     } finally {
       clearTimeout(timer);

@@ -9,6 +9,7 @@ import { InformerSet, type WatchedKind } from '../controller/informers.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { PartitionProbe, type PartitionCounter } from '../observe/partitions.js';
 import { Reconciler, type ClusterView, type ClusterWriter } from '../reconcile/reconcile.js';
+import { ControllerLoop } from '../controller/loop.js';
 import { WorkQueue } from '../controller/queue.js';
 
 export interface ControllerOptions {
@@ -43,10 +44,10 @@ const fingerprint = (job: ProcessingJob): string =>
   JSON.stringify([job.metadata.uid, job.metadata.generation, job.metadata.annotations ?? {}, job.metadata.deletionTimestamp ?? null]);
 
 /**
- * Watches ProcessingJobs and their children and runs reconciles from a work
- * queue: informer handlers only enqueue keys; `concurrency` workers take keys,
- * reconcile, and requeue with backoff on error or after the delay a reconcile
- * asks for. Started when this replica leads, stopped when it stops leading.
+ * The ProcessingJob wiring of the generic controller (controller/): informers
+ * on ProcessingJobs and their children (handlers only enqueue keys), the
+ * Kafka observers (observe/), the reconciler (reconcile/) run by the
+ * controller loop. Started when this replica leads, stopped when it stops leading.
  */
 export class Controller {
   private readonly queue = new WorkQueue();
@@ -60,7 +61,7 @@ export class Controller {
   private readonly written = new Map<string, ProcessingJob>();
   private readonly reconciler: Reconciler;
   private readonly lag?: LagProbe;
-  private workers: Promise<void>[] = [];
+  private readonly loop: ControllerLoop;
   private running = false;
   private metricsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
@@ -92,6 +93,24 @@ export class Controller {
       workerImage: options.workerImage,
       log,
     });
+    this.loop = new ControllerLoop(
+      this.queue,
+      (key) => {
+        const [namespace, name] = key.split('/') as [string, string];
+        return this.reconciler.reconcile(namespace, name);
+      },
+      log,
+      {
+        describeError,
+        started: () => {
+          const end = metrics.reconcileSeconds.startTimer();
+          return (result) => {
+            end();
+            metrics.reconciles.inc({ result });
+          };
+        },
+      },
+    );
   }
 
   private onJob(job: ProcessingJob): void {
@@ -157,7 +176,7 @@ export class Controller {
     await Promise.all(this.informers.map((i) => i.start()));
     this.log.info({ namespaces: this.options.namespaces.length ? this.options.namespaces : 'all', jobs: this.jobs.list().length }, 'caches synced; reconciling');
     for (const job of this.jobs.list()) this.queue.add(keyOf(job.metadata.namespace, job.metadata.name));
-    this.workers = Array.from({ length: this.options.concurrency }, () => this.work());
+    this.loop.start(this.options.concurrency);
     this.metricsTimer = setInterval(() => this.updateGauges(), 5_000);
     this.metricsTimer.unref();
     // Level-triggered: look at every job now and then even if no event came.
@@ -175,28 +194,6 @@ export class Controller {
     for (const [phase, n] of phases) this.metrics.jobs.set({ phase }, n);
   }
 
-  private async work(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      const [namespace, name] = key.split('/') as [string, string];
-      const end = this.metrics.reconcileSeconds.startTimer();
-      try {
-        const result = await this.reconciler.reconcile(namespace, name);
-        this.queue.forget(key);
-        if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-        this.metrics.reconciles.inc({ result: 'success' });
-      } catch (err) {
-        const delay = this.queue.addRateLimited(key);
-        this.metrics.reconciles.inc({ result: 'error' });
-        this.log.warn({ job: key, err: describeError(err), retryInMs: delay }, 'reconcile failed; will retry');
-      } finally {
-        end();
-        this.queue.done(key);
-      }
-    }
-  }
-
   /** Stops taking keys, lets the reconciles in flight finish, stops the watches. */
   async stop(): Promise<void> {
     if (!this.running) return;
@@ -205,7 +202,7 @@ export class Controller {
     clearInterval(this.resyncTimer);
     this.lag?.stop();
     this.queue.shutDown();
-    await Promise.all(this.workers);
+    await this.loop.drain();
     await Promise.all(this.informers.map((i) => i.stop()));
   }
 }

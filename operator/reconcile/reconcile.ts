@@ -9,6 +9,7 @@ import {
   type ProcessingJobStatus,
 } from '../api/types.js';
 import { describeError, statusCode } from '../kube/client.js';
+import type { ReconcileResult } from '../controller/loop.js';
 import type { EventType } from '../kube/events.js';
 import { childNames } from '../render/paths.js';
 import { hashOf, render, selectorString, type Children } from '../render/render.js';
@@ -46,10 +47,6 @@ export interface ReconcilerDeps {
   now?: () => Date;
 }
 
-export interface ReconcileResult {
-  /** Look again after this long even if nothing changes (timeouts, external checks). */
-  requeueAfterMs?: number;
-}
 
 /** Re-check a spec that failed an operator-side check (a Secret may appear, a topic may grow). */
 const RECHECK_MS = 30_000;

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import pino from 'pino';
+import { expect, it } from 'vitest';
 import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { topicEndOffsets } from '../../lib/kafka/client.js';
 import { uniqueName } from '../support/infra.js';
 import {
@@ -17,7 +16,6 @@ import {
   produceEvents,
   producePerPartition,
   readHashes,
-  redisClient,
   spawnWorker,
   waitCheckpointedToEnd,
   waitFor,
@@ -25,24 +23,12 @@ import {
   workerConfigFor,
   writeWorkerConfig,
   type TestJob,
-  removeTempDirsAfterAll,
   tempDir,
+  workerTestFile,
 } from '../support/workers.js';
-import type { ChildProcess } from 'node:child_process';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const redis = redisClient();
-const inProcess: RunningWorker[] = [];
-const children: ChildProcess[] = [];
+const { quiet, redis, running: inProcess, children } = workerTestFile();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-afterAll(async () => {
-  for (const c of children) await killHard(c);
-  for (const w of inProcess) await w.stop();
-  redis.disconnect();
-});
-
 const PARTITIONS = 4;
 const KILLS = 4;
 

@@ -1,21 +1,20 @@
-import { afterAll, expect, it } from 'vitest';
-import pino from 'pino';
+import { expect, it } from 'vitest';
 import { toWire } from '../../workers/events/wire.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
-import { RecordProducer, readRecords } from '../../lib/kafka/client.js';
+import { RecordProducer } from '../../lib/kafka/client.js';
+import { readRecords } from '../support/kafka.js';
 import { uniqueName } from '../support/infra.js';
-import { connection, newTestJob, readHashes, redisClient, waitCheckpointedToEnd, workerConfigFor, removeTempDirsAfterAll } from '../support/workers.js';
+import {
+  connection,
+  newTestJob,
+  readHashes,
+  waitCheckpointedToEnd,
+  workerConfigFor,
+  workerTestFile,
+} from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const redis = redisClient();
-const running: RunningWorker[] = [];
-
-afterAll(async () => {
-  for (const w of running) await w.stop();
-  redis.disconnect();
-});
+const { quiet, redis, running } = workerTestFile();
 
 it('sends malformed events of many kinds to the dead-letter topic with the reason, counts them and keeps going', async () => {
   const job = await newTestJob('dlq', 2);

@@ -1,23 +1,21 @@
 /** A job type registered from this test runs on the Kafka worker runtime like churn and cart: no edit outside its folder and the registry line. */
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { jobTypes } from '../../workers/jobs/registry.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { clicks } from '../support/clicks-job.js';
 import { uniqueName } from '../support/infra.js';
-import { newTestJob, produceEvents, readHashes, redisClient, removeTempDirsAfterAll, waitCheckpointedToEnd, workerConfigFor } from '../support/workers.js';
+import {
+  newTestJob,
+  produceEvents,
+  readHashes,
+  waitCheckpointedToEnd,
+  workerConfigFor,
+  workerTestFile,
+} from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const redis = redisClient();
-let worker: RunningWorker | undefined;
-
+const { quiet, redis, running } = workerTestFile(async () => jobTypes.unregister('clicks'));
 beforeAll(() => jobTypes.register(clicks));
-afterAll(async () => {
-  await worker?.stop();
-  jobTypes.unregister('clicks');
-  redis.disconnect();
-});
 
 describe('a third job type on Kafka and Redis', () => {
   it('counts page views into user hashes and records its own milestones through its output stage', async () => {
@@ -26,7 +24,7 @@ describe('a third job type on Kafka and Redis', () => {
     const events = [...new EventGenerator({ seed: 11, users: 50, days: 3 })].map((e) => ({ ...e, userId: `${tag}-${e.userId}` }));
     await produceEvents(job.topic, events);
     const config = { ...workerConfigFor(job, 'clicks'), clicks: { every: 4 } };
-    worker = await runWorker(config, { logger: pino({ level: 'silent' }), metricsHost: '127.0.0.1' });
+    running.push(await runWorker(config, { logger: quiet, metricsHost: '127.0.0.1' }));
     await waitCheckpointedToEnd(job, 2, 60_000);
 
     const views = new Map<string, number>();

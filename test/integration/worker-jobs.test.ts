@@ -1,10 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import pino from 'pino';
+import { describe, expect, it } from 'vitest';
 import { EventGenerator } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { runInProcess } from '../../workers/in-process.js';
 import { uniqueName } from '../support/infra.js';
 import {
@@ -12,22 +11,13 @@ import {
   newTestJob,
   produceEvents,
   readHashes,
-  redisClient,
   waitCheckpointedToEnd,
   waitFor,
   workerConfigFor,
-  removeTempDirsAfterAll,
+  workerTestFile,
 } from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const running: RunningWorker[] = [];
-const redis = redisClient();
-
-afterAll(async () => {
-  for (const w of running) await w.stop();
-  redis.disconnect();
-});
+const { quiet, redis, running } = workerTestFile();
 
 /** Generated events with ids unique to this test, so the shared Redis and mailbox hold nothing else like them. */
 function tagged(tag: string, events: Iterable<UserEvent>): UserEvent[] {

@@ -1,44 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { afterAll, expect, it } from 'vitest';
-import pino from 'pino';
+import { expect, it } from 'vitest';
 import type { JobType } from '../../lib/worker-config/config.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
 import {
   exited,
-  killHard,
   newTestJob,
   produceEvents,
   producePerPartition,
   readHashes,
-  redisClient,
   spawnWorker,
   waitCheckpointedToEnd,
   waitFor,
   waitStarted,
   workerConfigFor,
   writeWorkerConfig,
-  removeTempDirsAfterAll,
   tempDir,
+  workerTestFile,
 } from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const redis = redisClient();
-const inProcess: RunningWorker[] = [];
-const children: ChildProcess[] = [];
+const { quiet, redis, running: inProcess, children } = workerTestFile();
 const PARTITIONS = 4;
-
-afterAll(async () => {
-  for (const c of children) await killHard(c);
-  for (const w of inProcess) await w.stop();
-  redis.disconnect();
-});
-
 function assignedIn(logFile: string, pid: number): number[] {
   const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"partitions assigned"') && l.includes(`"pid":${pid},`));
   const last = lines.at(-1);

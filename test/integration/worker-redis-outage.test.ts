@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { afterAll, expect, it } from 'vitest';
-import pino from 'pino';
+import { expect, it } from 'vitest';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
+import { freePort } from '../support/ports.js';
 import {
   checkpointOffsets,
   exited,
@@ -18,31 +17,16 @@ import {
   waitCheckpointedToEnd,
   waitFor,
   workerConfigFor,
-  removeTempDirsAfterAll,
   tempDir,
+  workerTestFile,
 } from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const shared = redisClient();
-const running: RunningWorker[] = [];
 let ownRedis: ChildProcess | undefined;
+const { quiet, redis: shared, running } = workerTestFile(async () => {
+  if (ownRedis) await killHard(ownRedis);
+});
 const PARTITIONS = 2;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-afterAll(async () => {
-  for (const w of running) await w.stop();
-  if (ownRedis) await killHard(ownRedis);
-  shared.disconnect();
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A private redis-server (AOF on, so a clean stop keeps the data), stopped by its pid. */
 async function startRedis(port: number, dir: string): Promise<ChildProcess> {

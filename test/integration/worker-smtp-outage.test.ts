@@ -1,31 +1,25 @@
-import { createServer } from 'node:net';
-import { afterAll, expect, it } from 'vitest';
-import pino from 'pino';
+import { expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import type { UserEvent } from '../../workers/events/types.js';
-import { runWorker, type RunningWorker } from '../../workers/main.js';
+import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
-import { checkpointOffsets, newTestJob, produceEvents, readHashes, redisClient, waitCheckpointedToEnd, waitFor, workerConfigFor, removeTempDirsAfterAll } from '../support/workers.js';
+import { freePort } from '../support/ports.js';
+import {
+  checkpointOffsets,
+  newTestJob,
+  produceEvents,
+  readHashes,
+  waitCheckpointedToEnd,
+  waitFor,
+  workerConfigFor,
+  workerTestFile,
+} from '../support/workers.js';
 
-removeTempDirsAfterAll();
-const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
-const redis = redisClient();
-const running: RunningWorker[] = [];
 let server: SMTPServer | undefined;
-
-afterAll(async () => {
-  for (const w of running) await w.stop();
+const { quiet, redis, running } = workerTestFile(async () => {
   if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
-  redis.disconnect();
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 /** A private SMTP server on 127.0.0.1:port keeping the cart id of every mail it accepts. */
 async function startSmtp(port: number, cartIds: string[]): Promise<SMTPServer> {

@@ -21,6 +21,7 @@ import { parse } from 'yaml';
 import { crdPath } from '../../operator/api/paths.js';
 import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../../operator/api/types.js';
 import type { SpecInput } from '../../operator/api/sample.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -102,21 +103,7 @@ export class TestCluster {
   }
 }
 
-/** Polls `probe` until it returns something other than undefined; fails naming what it waited for. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor } from './wait.js';
 
 export interface OperatorProcess {
   child: ChildProcess;

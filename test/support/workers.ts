@@ -9,6 +9,8 @@ import { afterAll, afterEach } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import type { RunningWorker } from '../../workers/main.js';
 import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
@@ -19,6 +21,7 @@ import { resolveWorkerConfig } from '../../workers/config.js';
 import type { CartSettings } from '../../workers/jobs/cart/config.js';
 import { stringify as stringifyYaml } from 'yaml';
 import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from './infra.js';
+import { waitFor } from './wait.js';
 
 const tempDirs: string[] = [];
 
@@ -42,6 +45,34 @@ export function removeTempDirsAfterAll(): void {
     }
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+export interface WorkerTestFile {
+  /** Silent unless SLUICE_TEST_LOG names a level. */
+  quiet: Logger;
+  /** A client of the shared Redis. */
+  redis: Redis;
+  /** In-process workers, stopped after the file. */
+  running: RunningWorker[];
+  /** Worker processes, killed (SIGKILL) after the file. */
+  children: ChildProcess[];
+}
+
+/**
+ * The preamble of a worker test file: temporary directories removed when all
+ * its tests passed; after the file, worker processes killed, in-process
+ * workers stopped, `cleanup` run, Redis disconnected.
+ */
+export function workerTestFile(cleanup?: () => Promise<void>): WorkerTestFile {
+  removeTempDirsAfterAll();
+  const file: WorkerTestFile = { quiet: pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }), redis: redisClient(), running: [], children: [] };
+  afterAll(async () => {
+    for (const c of file.children) await killHard(c);
+    for (const w of file.running) await w.stop();
+    await cleanup?.();
+    file.redis.disconnect();
+  });
+  return file;
 }
 
 export function connection(): KafkaConnectionOptions {
@@ -119,20 +150,7 @@ export async function producePerPartition(topic: string, partitions: number, val
   }
 }
 
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from './wait.js';
 
 /** The next offset each partition's checkpoint resumes from (-1 without a checkpoint). */
 export function checkpointOffsets(job: TestJob, partitions: number, group = job.group): number[] {
