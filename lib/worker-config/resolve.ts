@@ -19,6 +19,13 @@ export class WorkerConfigError extends Error {
 
 type Doc = Record<string, unknown>;
 
+function documentOf(input: unknown, source: string): Doc {
+  if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input))) {
+    throw new WorkerConfigError(`${source}: the document must be a mapping of job, kafka, redis, checkpoint...`);
+  }
+  return structuredClone((input ?? {}) as Doc);
+}
+
 function fieldOf(e: ErrorObject): string {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
   let leaf: string | undefined;
@@ -130,18 +137,8 @@ export class WorkerConfigContract {
   /** Validates a config document (already parsed) with the environment applied; `source` only serves the error message. */
   resolve(input: unknown, env: NodeJS.ProcessEnv, options: { type?: JobType; source?: string } = {}): WorkerConfig {
     const source = options.source ?? 'worker config';
-    if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input))) {
-      throw new WorkerConfigError(`${source}: the document must be a mapping of job, kafka, redis, checkpoint...`);
-    }
-    const doc: Doc = structuredClone((input ?? {}) as Doc);
-    if (options.type) section(doc, 'job').type = options.type;
-    const job = section(doc, 'job');
-    if (env.SLUICE_JOB_TYPE && !options.type) job.type = env.SLUICE_JOB_TYPE;
-    const type = typeof job.type === 'string' ? job.type : undefined;
-    for (const binding of this.envFor(type)) {
-      const raw = env[binding.name];
-      if (raw !== undefined && raw.trim() !== '' && binding.name !== 'SLUICE_JOB_TYPE') setPath(doc, binding.path, envValue(binding, raw));
-    }
+    const doc = documentOf(input, source);
+    const type = this.applyEnv(doc, env, options.type);
     this.applyDerivedNames(doc);
     const validate = this.validator(type);
     if (!validate(doc)) {
@@ -154,6 +151,21 @@ export class WorkerConfigContract {
       throw new WorkerConfigError(`${source} is invalid:\n  - kafka.deadLetterTopic: must differ from kafka.topic ('${config.kafka.topic}')`);
     }
     return config;
+  }
+
+  /** The job type (an explicit `type` wins over SLUICE_JOB_TYPE and the document), then every variable of that type over the document. */
+  private applyEnv(doc: Doc, env: NodeJS.ProcessEnv, explicitType: JobType | undefined): JobType | undefined {
+    const job = section(doc, 'job');
+    const fromEnv = env.SLUICE_JOB_TYPE?.trim() ? env.SLUICE_JOB_TYPE : undefined;
+    const chosen = explicitType ?? fromEnv;
+    if (chosen) job.type = chosen;
+    const type = typeof job.type === 'string' ? job.type : undefined;
+    for (const binding of this.envFor(type)) {
+      const raw = env[binding.name];
+      if (binding.name === 'SLUICE_JOB_TYPE' || raw === undefined || raw.trim() === '') continue;
+      setPath(doc, binding.path, envValue(binding, raw));
+    }
+    return type;
   }
 
   /** Reads the YAML file at `path` (none: everything from the environment and defaults), applies the environment and validates. */

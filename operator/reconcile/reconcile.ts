@@ -161,17 +161,19 @@ export class Reconciler {
       rec('Created', `Created worker Deployment ${name} with ${children.replicas} replicas, ConfigMap, checkpoint PVC and metrics Service`);
       return;
     }
-    const oldReplicas = before.spec?.replicas ?? 0;
-    if (oldReplicas !== children.replicas) {
-      if (children.replicas === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${oldReplicas} to 0; checkpoints kept`);
-      else if (oldReplicas === 0 && job.status?.phase === 'Suspended') rec('Resumed', `Resumed: scaled worker Deployment ${name} from 0 to ${children.replicas}`);
-      else rec('Scaled', `Scaled worker Deployment ${name} from ${oldReplicas} to ${children.replicas}`);
-    }
+    this.announceScale(job, before.spec?.replicas ?? 0, children.replicas, name, rec);
     const oldAnnotations = before.spec?.template?.metadata?.annotations ?? {};
     const oldHash = oldAnnotations[ANNOTATION_CONFIG_HASH];
     if (oldHash && oldHash !== children.configHash) rec('ConfigChanged', `Rolling the workers: worker configuration changed (hash ${oldHash} -> ${children.configHash})`);
     const nonce = job.spec.restartNonce;
     if (nonce && nonce !== oldAnnotations[ANNOTATION_RESTART_NONCE]) rec('Restarting', `Rolling the workers: spec.restartNonce changed to '${nonce}'`);
+  }
+
+  private announceScale(job: ProcessingJob, from: number, to: number, name: string, rec: (reason: string, message: string) => void): void {
+    if (from === to) return;
+    if (to === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${from} to 0; checkpoints kept`);
+    else if (from === 0 && job.status?.phase === 'Suspended') rec('Resumed', `Resumed: scaled worker Deployment ${name} from 0 to ${to}`);
+    else rec('Scaled', `Scaled worker Deployment ${name} from ${from} to ${to}`);
   }
 
   private async writeStatus(

@@ -96,44 +96,68 @@ export interface StatusInput {
 
 type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
-function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
-  if (!d) return { settled: false };
+/** The Deployment has rolled out the current generation to `desired` ready replicas. */
+function rolledOut(d: V1Deployment, desired: number): boolean {
   const s = d.status ?? {};
-  const failure = s.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
-  const settled =
+  return (
     (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
     (s.updatedReplicas ?? 0) >= desired &&
     (s.readyReplicas ?? 0) >= desired &&
-    (s.replicas ?? 0) === desired;
+    (s.replicas ?? 0) === desired
+  );
+}
+
+function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
+  if (!d) return { settled: false };
+  const failure = d.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   return {
-    settled,
+    settled: rolledOut(d, desired),
     failure: failure ? { reason: failure.reason ?? 'ReplicaFailure', message: failure.message ?? 'the Deployment cannot create pods' } : undefined,
   };
 }
 
-function desiredConditions(input: StatusInput, problem: PodProblem | undefined, settled: boolean): Record<ConditionType, Desired> {
-  const { validation, job, desiredReplicas: want } = input;
-  const ready = input.deployment?.status?.readyReplicas ?? 0;
-  const invalid = validation.state === 'invalid' ? validation : undefined;
-  const configValid: Desired =
-    validation.state === 'valid'
-      ? { type: 'ConfigValid', status: 'True', reason: 'Valid', message: validation.message ?? 'the spec passed all checks' }
-      : { type: 'ConfigValid', status: validation.state === 'invalid' ? 'False' : 'Unknown', reason: validation.reason, message: validation.message };
-  const degradedBy = invalid ?? problem;
-  const degraded: Desired = degradedBy
+function configValidCondition(validation: Validation): Desired {
+  if (validation.state === 'valid') return { type: 'ConfigValid', status: 'True', reason: 'Valid', message: validation.message ?? 'the spec passed all checks' };
+  return { type: 'ConfigValid', status: validation.state === 'invalid' ? 'False' : 'Unknown', reason: validation.reason, message: validation.message };
+}
+
+function degradedCondition(degradedBy: PodProblem | undefined): Desired {
+  return degradedBy
     ? { type: 'Degraded', status: 'True', reason: degradedBy.reason, message: degradedBy.message }
     : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no worker problem seen' };
-  let readyCond: Desired;
-  if (job.spec.suspend) readyCond = { type: 'Ready', status: 'False', reason: 'Suspended', message: 'the job is suspended (spec.suspend); checkpoints are kept' };
-  else if (degradedBy) readyCond = { type: 'Ready', status: 'False', reason: degradedBy.reason, message: degradedBy.message };
-  else if (settled) readyCond = { type: 'Ready', status: 'True', reason: 'WorkersReady', message: `${ready}/${want} workers ready` };
-  else readyCond = { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${want} workers ready` };
-  let progressing: Desired;
-  if (input.paused) progressing = { type: 'Progressing', status: 'False', reason: 'Paused', message: 'reconciliation is paused by the sluice.dev/paused annotation' };
-  else if (invalid) progressing = { type: 'Progressing', status: 'False', reason: 'SpecRefused', message: 'the last spec was not applied: fix the problem in ConfigValid' };
-  else if (settled) progressing = { type: 'Progressing', status: 'False', reason: 'Complete', message: `${want} workers up to date` };
-  else progressing = { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `rolling out ${want} workers (${ready} ready)` };
-  return { Ready: readyCond, Progressing: progressing, Degraded: degraded, ConfigValid: configValid };
+}
+
+interface Counts {
+  ready: number;
+  want: number;
+  settled: boolean;
+}
+
+function readyCondition(suspended: boolean, degradedBy: PodProblem | undefined, { ready, want, settled }: Counts): Desired {
+  if (suspended) return { type: 'Ready', status: 'False', reason: 'Suspended', message: 'the job is suspended (spec.suspend); checkpoints are kept' };
+  if (degradedBy) return { type: 'Ready', status: 'False', reason: degradedBy.reason, message: degradedBy.message };
+  if (settled) return { type: 'Ready', status: 'True', reason: 'WorkersReady', message: `${ready}/${want} workers ready` };
+  return { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${want} workers ready` };
+}
+
+function progressingCondition(paused: boolean, refused: boolean, { ready, want, settled }: Counts): Desired {
+  if (paused) return { type: 'Progressing', status: 'False', reason: 'Paused', message: 'reconciliation is paused by the sluice.dev/paused annotation' };
+  if (refused) return { type: 'Progressing', status: 'False', reason: 'SpecRefused', message: 'the last spec was not applied: fix the problem in ConfigValid' };
+  if (settled) return { type: 'Progressing', status: 'False', reason: 'Complete', message: `${want} workers up to date` };
+  return { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `rolling out ${want} workers (${ready} ready)` };
+}
+
+function desiredConditions(input: StatusInput, problem: PodProblem | undefined, settled: boolean): Record<ConditionType, Desired> {
+  const { validation, job } = input;
+  const counts: Counts = { ready: input.deployment?.status?.readyReplicas ?? 0, want: input.desiredReplicas, settled };
+  const invalid = validation.state === 'invalid' ? validation : undefined;
+  const degradedBy = invalid ?? problem;
+  return {
+    Ready: readyCondition(Boolean(job.spec.suspend), degradedBy, counts),
+    Progressing: progressingCondition(Boolean(input.paused), invalid !== undefined, counts),
+    Degraded: degradedCondition(degradedBy),
+    ConfigValid: configValidCondition(validation),
+  };
 }
 
 function phaseOf(input: StatusInput, conds: Record<ConditionType, Desired>): Phase {
@@ -170,11 +194,17 @@ export function deriveStatus(input: StatusInput): ProcessingJobStatus {
     phase: phaseOf(input, conds),
     conditions: mergeConditions(previous.conditions, Object.values(conds), generation, input.now),
   };
-  if (input.configHash) status.configHash = input.configHash;
-  if (input.workerImage) status.workerImage = input.workerImage;
-  if (input.progress?.consumerLag !== undefined) status.consumerLag = input.progress.consumerLag;
-  if (input.progress?.lastCheckpointTime) status.lastCheckpointTime = input.progress.lastCheckpointTime;
-  return status;
+  return { ...status, ...observed(input) };
+}
+
+/** What the reconciler observed besides the Deployment: the rendered config and image, Kafka progress. */
+function observed(input: StatusInput): Partial<ProcessingJobStatus> {
+  const out: Partial<ProcessingJobStatus> = {};
+  if (input.configHash) out.configHash = input.configHash;
+  if (input.workerImage) out.workerImage = input.workerImage;
+  if (input.progress?.consumerLag !== undefined) out.consumerLag = input.progress.consumerLag;
+  if (input.progress?.lastCheckpointTime) out.lastCheckpointTime = input.progress.lastCheckpointTime;
+  return out;
 }
 
 export const statusChanged = (before: ProcessingJobStatus | undefined, after: ProcessingJobStatus): boolean =>

@@ -60,7 +60,7 @@ describe('churn worker on Kafka and Redis', () => {
     expect(metrics).toMatch(/sluice_consumer_lag\{[^}]*partition="0"[^}]*\} 0\b/);
     expect(metrics).toMatch(/sluice_checkpoint_bytes\{[^}]*partition="2"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/sluice_inference_rows_total\{[^}]*\} [1-9]/);
-    expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).text()).toBe('ok\n');
   });
 });
