@@ -56,7 +56,7 @@ export class ControllerLoop {
       if (isTerminal(err)) {
         outcome = 'terminal';
         this.queue.forget(key);
-        this.log.error({ job: key, err: message }, 'reconcile failed for good; not retried until the object changes');
+        this.log.error({ job: key, err: message }, 'reconcile failed for good; not retried (a change of the job or the periodic resync looks again)');
       } else {
         outcome = 'error';
         const delay = this.queue.addRateLimited(key);

@@ -10,7 +10,9 @@ import type { Registry } from 'prom-client';
 import type { JobConfigFragment, WorkerConfig, WorkerCredentials } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
 import type { StateFormat, StateStore, UserTable } from '../state/table.js';
-import type { ResultSink } from './sink.js';
+import type { ResultSink, UserWrite } from './sink.js';
+
+export type { UserWrite } from './sink.js';
 
 /** The model as a job sees it: a batch of feature rows in, one score per row out. */
 export interface ScoreModel {
@@ -18,11 +20,6 @@ export interface ScoreModel {
   score(features: Float32Array, rows: number): Promise<Float32Array>;
 }
 
-/** Fields to HSET into `<prefix>user:<userId>`. Values are computed from events only, so replays rewrite the same values. */
-export interface UserWrite {
-  userId: string;
-  fields: Record<string, string>;
-}
 
 /**
  * What one batch (or one move of the idle clock) produced. Every job type's

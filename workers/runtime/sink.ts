@@ -1,4 +1,8 @@
-import type { UserWrite } from './job.js';
+/** Fields to HSET into `<prefix>user:<userId>`. Values are computed from events only, so replays rewrite the same values. */
+export interface UserWrite {
+  userId: string;
+  fields: Record<string, string>;
+}
 
 /** A hash written beside the user hashes (cart: `alert:<cartId>`), idempotently. */
 export interface RecordWrite {

@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Database, RootDatabase } from 'lmdb';
-import type { Page } from './table.js';
+import type { Page } from './page.js';
 
 export const CACHE_PAGE_SHIFT = 10;
 const CACHE_PAGE = 1 << CACHE_PAGE_SHIFT;

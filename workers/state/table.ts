@@ -11,6 +11,7 @@
  * still to be encoded is encoded (as it was at the cut) before it changes.
  */
 import { DiskRecords, type DiskOptions } from './disk-records.js';
+import type { Page } from './page.js';
 import { UserIndex } from './user-index.js';
 
 /** Where a table keeps its records: in memory (the default), or on local disk with a cache. */
@@ -20,13 +21,7 @@ export const PAGE_SHIFT = 13;
 export const PAGE_RECORDS = 1 << PAGE_SHIFT;
 export const PAGE_MASK = PAGE_RECORDS - 1;
 
-/** One page of records, with views of several widths on the same bytes. */
-export interface Page {
-  readonly u8: Uint8Array;
-  readonly i32: Int32Array;
-  readonly u32: Uint32Array;
-  readonly f64: Float64Array;
-}
+export type { Page } from './page.js';
 
 /** Names a record layout and the features it was built for; a checkpoint is only restored into the same. */
 export interface StateFormat {
