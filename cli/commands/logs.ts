@@ -58,6 +58,17 @@ function readFrom(file: string, offset: number): { text: string; next: number } 
   }
 }
 
+/** The lines each file gained since its offset (offsets move on), oldest first across the files. */
+function readNew(files: Source[], offsets: Map<string, number>): Array<{ line: string; label: string }> {
+  const lines: Array<{ line: string; label: string }> = [];
+  for (const s of files) {
+    const { text, next } = readFrom(s.file, offsets.get(s.file) ?? 0);
+    offsets.set(s.file, next);
+    for (const line of text.split('\n')) if (line.trim()) lines.push({ line, label: s.label });
+  }
+  return lines.sort((a, b) => timeOf(a.line) - timeOf(b.line));
+}
+
 function emit(lines: Array<{ line: string; label: string }>, o: LogsOptions): void {
   for (const { line, label } of lines) {
     const out = prettyLine(line, { color: o.color, source: label, minLevel: o.level });
@@ -114,28 +125,14 @@ export function logsCommand(): Command {
       const files = sources(job, o);
       if (files.length === 0) throw new CliError(`no logs of job '${job}' in ${o.logsDir} (nor in the run state of ${resolve(o.stateDir)})`);
       const offsets = new Map<string, number>();
-      const first: Array<{ line: string; label: string }> = [];
-      for (const s of files) {
-        const { text, next } = readFrom(s.file, 0);
-        offsets.set(s.file, next);
-        for (const line of text.split('\n')) if (line.trim()) first.push({ line, label: s.label });
-      }
-      first.sort((a, b) => timeOf(a.line) - timeOf(b.line));
-      emit(first.slice(-o.tail), o);
+      emit(readNew(files, offsets).slice(-o.tail), o);
       if (!o.follow) return;
       let stop = false;
       process.once('SIGINT', () => void (stop = true));
       process.once('SIGTERM', () => void (stop = true));
       while (!stop) {
         await new Promise((r) => setTimeout(r, 500));
-        const fresh: Array<{ line: string; label: string }> = [];
-        for (const s of sources(job, o)) {
-          const { text, next } = readFrom(s.file, offsets.get(s.file) ?? 0);
-          offsets.set(s.file, next);
-          for (const line of text.split('\n')) if (line.trim()) fresh.push({ line, label: s.label });
-        }
-        fresh.sort((a, b) => timeOf(a.line) - timeOf(b.line));
-        emit(fresh, o);
+        emit(readNew(sources(job, o), offsets), o);
       }
     });
 }

@@ -218,7 +218,7 @@ export class LocalRun {
         await sleep(POLL_MS);
       }
       // Jobs ended by a signal or a permanent exit may still be stopping their workers.
-      await Promise.all(this.jobs.map((j) => j.ending));
+      await Promise.all(this.jobs.map((j) => j.ending ?? Promise.resolve()));
     } finally {
       this.controller.abort();
       process.off('SIGINT', onSignal);

@@ -24,16 +24,25 @@ export function prettyLine(line: string, o: PrettyOptions): string | undefined {
   const r: LogRecord | undefined = parseLogLine(line);
   if (!r) return o.source ? `${o.source} ${line}` : line;
   if (o.minLevel !== undefined && (r.level ?? 30) < o.minLevel) return undefined;
-  const level = LEVELS[r.level ?? 30] ?? String(r.level);
   const time = typeof r.time === 'number' ? new Date(r.time).toISOString().slice(11, 23) : '            ';
+  const source = o.source ?? [r.job, r.name === 'sluice-worker' ? undefined : r.name].filter(Boolean).join('/');
+  const extra = extraFields(r);
+  return `${time} ${levelTag(r, o.color)} ${source ? `${source} ` : ''}${r.msg ?? ''}${extra ? ` ${o.color ? `\x1b[90m${extra}\x1b[0m` : extra}` : ''}`;
+}
+
+/** `WARN ` (coloured on a terminal). */
+function levelTag(r: LogRecord, color: boolean | undefined): string {
+  const level = LEVELS[r.level ?? 30] ?? String(r.level);
   const tag = level.toUpperCase().padEnd(5);
-  const head = o.color ? `\x1b[${COLORS[level] ?? '0'}m${tag}\x1b[0m` : tag;
-  const extra = Object.entries(r)
+  return color ? `\x1b[${COLORS[level] ?? '0'}m${tag}\x1b[0m` : tag;
+}
+
+/** The fields after the message, `key=value ...`. */
+function extraFields(r: LogRecord): string {
+  return Object.entries(r)
     .filter(([k]) => !HEAD.has(k))
     .map(([k, v]) => `${k}=${value(v)}`)
     .join(' ');
-  const source = o.source ?? [r.job, r.name === 'sluice-worker' ? undefined : r.name].filter(Boolean).join('/');
-  return `${time} ${head} ${source ? `${source} ` : ''}${r.msg ?? ''}${extra ? ` ${o.color ? `\x1b[90m${extra}\x1b[0m` : extra}` : ''}`;
 }
 
 /** `--level warn` → 40. */
