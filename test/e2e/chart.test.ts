@@ -124,7 +124,9 @@ describe('the Helm chart (no cluster needed)', () => {
   it('charts only metrics the operator and workers export (the dashboard cannot drift from the code)', () => {
     const dashboard = readFileSync(join(chart, 'dashboards', 'sluice-overview.json'), 'utf8');
     const used = new Set([...dashboard.matchAll(/\b(sluice_[a-z_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, '')));
-    const source = ['operator/metrics.ts', 'workers/runtime/metrics.ts'].map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n');
+    // The runtime's metrics and each job type's own (cart: sluice_alerts_total in workers/jobs/cart/).
+    const jobFiles = readdirSync(join(repoRoot, 'workers', 'jobs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+    const source = ['operator/metrics.ts', 'workers/runtime/metrics.ts', ...jobFiles.map((f) => join('workers', 'jobs', f))].map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n');
     const exported = new Set([...source.matchAll(/name: '(sluice_[a-z_]+)'/g)].map((m) => m[1]!));
     expect(used.size).toBeGreaterThan(10);
     expect([...used].filter((m) => !exported.has(m))).toEqual([]);
