@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PartitionState, StreamJob } from './job.js';
-import { CheckpointError, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
+import { CheckpointError, DEFAULT_POLICY, IoGate, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
 
 export { CheckpointError, type CheckpointOutcome } from '../state/checkpoints.js';
 
@@ -27,6 +27,8 @@ export interface RestoredPartition<S> {
 export class CheckpointStore<S extends PartitionState = PartitionState> {
   readonly dir: string;
   private readonly partitions = new Map<number, PartitionCheckpoints>();
+  /** The worker's partitions write one at a time. */
+  private readonly gate = new IoGate();
 
   constructor(
     root: string,
@@ -45,7 +47,7 @@ export class CheckpointStore<S extends PartitionState = PartitionState> {
   private of(partition: number): PartitionCheckpoints {
     let p = this.partitions.get(partition);
     if (!p) {
-      p = new PartitionCheckpoints(this.dir, { jobType: this.job.type, topic: this.topic, partition, format: this.job.stateFormat });
+      p = new PartitionCheckpoints(this.dir, { jobType: this.job.type, topic: this.topic, partition, format: this.job.stateFormat }, DEFAULT_POLICY, this.gate);
       this.partitions.set(partition, p);
     }
     return p;

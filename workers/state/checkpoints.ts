@@ -5,7 +5,7 @@
  * position always move together. See docs/checkpoints.md for the format.
  *
  * A checkpoint is cut synchronously (which users, which offset: a memset and
- * a copy of the changed-user list), then encoded in slices of a few
+ * * a copy of the changed-user list), then encoded in slices of a few
  * milliseconds and written with asynchronous I/O; a user about to change
  * before it was encoded is encoded first (copy-on-write), so the segment is
  * the state exactly at the cut. The manifest is replaced atomically (temporary
@@ -92,7 +92,24 @@ export interface CheckpointPolicy {
   sliceMs: number;
 }
 
-export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 3 };
+export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 2 };
+
+/**
+ * Lets one checkpoint write at a time, per worker: file writes and fsyncs run
+ * on libuv's small thread pool, which the model's inference calls need too;
+ * partitions checkpointing all at once would hold every thread and delay
+ * scoring. A checkpoint waiting here is already cut (copy-on-write keeps it
+ * exact).
+ */
+export class IoGate {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
 
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
@@ -125,6 +142,7 @@ export class PartitionCheckpoints {
     root: string,
     private readonly id: CheckpointIdentity,
     private readonly policy: CheckpointPolicy = DEFAULT_POLICY,
+    private readonly gate: IoGate = new IoGate(),
   ) {
     this.dir = join(root, String(id.partition));
     try {
@@ -260,7 +278,8 @@ export class PartitionCheckpoints {
     };
     const cut = table.cut(kind === 'base', sink);
     flight.changes = cut.changes;
-    flight.done = this.write(flight, table, encoder, cut, header, started)
+    flight.done = this.gate
+      .run(() => this.write(flight, table, encoder, cut, header, started))
       .catch((err: unknown) => {
         // Not durable: these users go into the next checkpoint.
         if (!flight.abandoned) table.redirty(cut.changes);
@@ -274,6 +293,8 @@ export class PartitionCheckpoints {
   }
 
   private async write(flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut, header: SegmentHeader, started: number): Promise<CheckpointOutcome | undefined> {
+    // Abandoned while it waited for the gate.
+    if (flight.abandoned) return undefined;
     const file = `${header.kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
     const tmp = join(this.dir, `${file}.tmp`);
     let complete = false;
@@ -309,7 +330,9 @@ export class PartitionCheckpoints {
       let i = 0;
       while (i < cut.count) {
         i = this.slice(table, encoder, cut, i);
-        for (const chunk of encoder.take()) await fh.write(chunk);
+        const chunks = encoder.take();
+        for (const chunk of chunks) await fh.write(chunk);
+        encoder.recycle(chunks);
         if (i < cut.count) await nextTurn();
         if (flight.abandoned) return false;
       }

@@ -26,6 +26,8 @@ export interface Page {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
   readonly f64: Float64Array;
+  /** A Buffer over the same bytes, made when first needed. */
+  buf?: Buffer;
 }
 
 /** Names a record layout and the features it was built for; a checkpoint is only restored into the same. */
@@ -184,7 +186,9 @@ export abstract class UserTable {
       out.set(stored.subarray(0, this.recordBytes), at);
     } else {
       const b = this.base(slot);
-      out.set(this.pages[slot >>> PAGE_SHIFT].u8.subarray(b, b + this.recordBytes), at);
+      const p = this.pages[slot >>> PAGE_SHIFT];
+      // Buffer.copy: a memcpy without a view object per user.
+      (p.buf ??= Buffer.from(p.u8.buffer, p.u8.byteOffset, p.u8.byteLength)).copy(out, at, b, b + this.recordBytes);
     }
     const tail = this.tailBytes(slot);
     if (tail) this.writeTail(slot, out, at + this.recordBytes);
