@@ -70,7 +70,7 @@ export class SegmentEncoder {
     const need = 6 + this.table.index.idLength(slot) + value;
     if (this.pos + need > this.chunk.length) this.flush(need);
     const c = this.chunk;
-    let p = this.pos + this.table.index.writeId(slot, c, this.pos);
+    const p = this.pos + this.table.index.writeId(slot, c, this.pos);
     c[p] = value & 0xff;
     c[p + 1] = (value >>> 8) & 0xff;
     c[p + 2] = (value >>> 16) & 0xff;
