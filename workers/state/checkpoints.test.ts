@@ -6,7 +6,7 @@ import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
 import { CART_STATE_FORMAT, CartTable } from '../jobs/cart/features.js';
 import { CHURN_FEATURES, CHURN_STATE_FORMAT, churnFeatures, ChurnTable, updateChurn } from '../jobs/churn/features.js';
-import { CheckpointError, PartitionCheckpoints } from './checkpoints.js';
+import { CheckpointError, DEFAULT_POLICY, IoGate, PartitionCheckpoints } from './checkpoints.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -158,6 +158,29 @@ describe('incremental checkpoints', () => {
     expect(() => new PartitionCheckpoints(root, { ...id, jobType: 'cart', format: CART_STATE_FORMAT }).load(() => new CartTable())).toThrow(CheckpointError);
     const v2 = { ...CHURN_STATE_FORMAT, version: 2 };
     expect(() => new PartitionCheckpoints(root, { ...id, format: v2 }).load(() => new ChurnTable())).toThrow(/churn state version 1 .* not compatible/);
+  });
+});
+
+describe('partitions sharing the I/O gate', () => {
+  it('write one at a time; one waiting and then saved by a rebalance writes nothing that counts', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sluice-cp-'));
+    dirs.push(root);
+    const gate = new IoGate();
+    const logs = [0, 1, 2].map((partition) => new PartitionCheckpoints(root, { ...id, partition }, DEFAULT_POLICY, gate));
+    const tables = logs.map(() => new ChurnTable());
+    tables.forEach((t, p) => fold(t, events.filter((_, i) => i % 3 === p)));
+    const flights = logs.map((log, p) => log.begin(tables[p], { p }, 100 + p)!);
+    // Partition 2 still waits for the gate: the rebalance checkpoint replaces it.
+    fold(tables[2], events.slice(0, 50));
+    const now = logs[2].saveNow(tables[2], { p: 2 }, 200);
+    const outcomes = await Promise.all(flights);
+    expect(outcomes.map((o) => o?.kind)).toEqual(['base', 'base', undefined]);
+    expect(now.kind).toBe('base');
+    for (const p of [0, 1, 2]) {
+      const got = restore(new PartitionCheckpoints(root, { ...id, partition: p }))!;
+      expect(got.nextOffset).toBe(p === 2 ? 200 : 100 + p);
+      expect(picture(got.table as ChurnTable)).toEqual(picture(tables[p]));
+    }
   });
 });
 
