@@ -229,8 +229,8 @@ export abstract class UserTable {
       this.sink = sink;
     }
     this.dirtyCount = 0;
-    // A burst of new users grew the list: give the memory back.
-    if (this.dirty.length > 4096 && this.dirty.length > changes.length * 4) this.dirty = new Int32Array(Math.max(1024, changes.length));
+    // The list grows again as users change (its copy, `changes`, lives until the checkpoint is durable): give the memory back.
+    if (this.dirty.length > 65536) this.dirty = new Int32Array(1024);
     this.epochNow = epoch + 1;
     return { epoch, slots: full ? null : changes, count, changes };
   }
