@@ -61,6 +61,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
     logger,
     idleAfterMs: opts.idleAfterMs,
     onFatal: opts.onFatal,
+    memberId: `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_'),
   });
   const server = await startHealthServer(metrics, () => worker.readiness(), config.metrics.port, opts.metricsHost ?? '0.0.0.0');
   try {

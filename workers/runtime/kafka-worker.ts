@@ -6,6 +6,7 @@
  * from a point that matches the state exactly: nothing lost, nothing counted
  * twice.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { parseEvent } from '../events/validate.js';
@@ -13,6 +14,9 @@ import type { UserEvent } from '../events/types.js';
 import type { JobOutputs, PartitionState, StreamJob } from './job.js';
 import type { AlertDispatcher } from '../jobs/cart/alerts.js';
 import { CheckpointStore, type CheckpointOutcome } from './checkpoint.js';
+import { heartbeat, HEARTBEAT_MS, leave, snapshotDir, snapshotPartitionsDir, snapshotRequests, writeJsonFile } from './control.js';
+import { StateIncompatibleError } from '../state/format.js';
+import { writeBase } from '../state/checkpoints.js';
 import {
   GroupConsumer,
   RecordProducer,
@@ -45,8 +49,10 @@ export interface KafkaWorkerOptions<S extends PartitionState> {
   /** A caught-up partition quiet this long has its event time moved by the wall clock (cart timers). */
   idleAfterMs?: number;
   tickMs?: number;
-  /** Kafka gave up for good: the process should exit and be restarted. */
+  /** Kafka gave up for good, or a checkpoint holds state this job cannot use: the process should exit. */
   onFatal?: (err: Error) => void;
+  /** This member's name in the heartbeat files on the checkpoint volume (default host-pid). */
+  memberId?: string;
 }
 
 interface Owned<S extends PartitionState> {
@@ -59,6 +65,8 @@ interface Owned<S extends PartitionState> {
   highWatermark: number;
   dirty: boolean;
   lastCheckpointAt: number;
+  /** Wall time of the last batch (or of the restore): a partition behind its end with no batch for long is sought again. */
+  lastBatchAt: number;
   /** Event time and wall time when the partition last had events, for the idle clock. */
   idleBase: { watermark: number; wall: number } | undefined;
 }
@@ -97,12 +105,18 @@ export class KafkaWorker<S extends PartitionState> {
   private readonly restoreErrors = new Map<number, string>();
   private readonly intervalMs: number;
   private readonly log: Logger;
+  private readonly memberId: string;
+  private lastHeartbeatAt = 0;
+  private lastRequestsAt = 0;
+  /** Snapshot partitions already written by this member, `<name>/<partition>`. */
+  private readonly snapshotted = new Set<string>();
 
   constructor(private readonly o: KafkaWorkerOptions<S>) {
     const k = o.config.kafka;
     this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
     this.intervalMs = o.config.checkpoint.intervalSeconds * 1000;
     this.log = o.logger;
+    this.memberId = (o.memberId ?? `${hostname()}-${process.pid}`).replace(/[^A-Za-z0-9._-]/g, '_');
   }
 
   async start(): Promise<void> {
@@ -195,6 +209,12 @@ export class KafkaWorker<S extends PartitionState> {
       .catch((err: Error) => {
         if (this.restoreErrors.get(partition) !== err.message) this.log.error({ partition, err: err.message }, 'restore failed; retrying');
         this.restoreErrors.set(partition, err.message);
+        if (err instanceof StateIncompatibleError && !this.fatal) {
+          // Never start such a partition from zero behind the user's back: stop and say what to do.
+          this.fatal = err;
+          this.log.fatal({ partition, code: err.code }, err.message);
+          this.o.onFatal?.(err);
+        }
       });
   }
 
@@ -218,6 +238,7 @@ export class KafkaWorker<S extends PartitionState> {
       highWatermark: -1,
       dirty: false,
       lastCheckpointAt: Date.now(),
+      lastBatchAt: Date.now(),
       idleBase: undefined,
     };
     if (cp) {
@@ -238,6 +259,7 @@ export class KafkaWorker<S extends PartitionState> {
     await this.lock(p).run(async () => {
       if (this.stopping || !this.assignment.includes(p)) return;
       const o = this.ensureOwned(p);
+      o.lastBatchAt = Date.now();
       if (batch.isStale()) return;
       let records = batch.records;
       if (o.nextOffset >= 0 && records.length > 0 && records[0].offset > o.nextOffset) {
@@ -380,6 +402,74 @@ export class KafkaWorker<S extends PartitionState> {
     this.o.metrics.lastCheckpoint.set(Date.now() / 1000);
   }
 
+  /**
+   * Answers snapshot requests on the checkpoint volume: every partition this
+   * member owns is written between two batches (under the partition's lock),
+   * its whole state and next offset as one base, into the snapshot's directory.
+   * The table is read, not cut: the live checkpoints go on undisturbed.
+   */
+  private serveSnapshotRequests(now: number): void {
+    if (now - this.lastRequestsAt < 1_000) return;
+    this.lastRequestsAt = now;
+    const root = this.o.config.checkpoint.dir;
+    let requests;
+    try {
+      requests = snapshotRequests(root);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot read snapshot requests');
+      return;
+    }
+    for (const { name } of requests) {
+      const dir = snapshotPartitionsDir(snapshotDir(root, name));
+      for (const o of this.owned.values()) {
+        const key = `${name}/${o.partition}`;
+        if (this.snapshotted.has(key)) continue;
+        this.snapshotted.add(key);
+        void this.lock(o.partition)
+          .run(() => {
+            if (this.owned.get(o.partition) !== o) {
+              this.snapshotted.delete(key);
+              return;
+            }
+            const started = performance.now();
+            const id = { jobType: this.o.job.type, topic: this.o.config.kafka.topic, partition: o.partition, format: this.o.job.stateFormat };
+            const written = writeBase(dir, id, o.state.table, this.o.job.meta(o.state), o.nextOffset);
+            // Written last: its presence says the partition is complete.
+            writeJsonFile(`${dir}/${o.partition}.json`, { partition: o.partition, nextOffset: o.nextOffset, modelVersion: this.o.job.modelVersion, savedAt: Date.now(), ...written });
+            this.log.info({ snapshot: name, partition: o.partition, nextOffset: o.nextOffset, users: written.users, ms: Math.round(performance.now() - started) }, 'partition written to snapshot');
+          })
+          .catch((err: Error) => {
+            this.snapshotted.delete(key);
+            this.log.error({ snapshot: name, partition: o.partition, err: err.message }, 'cannot write partition snapshot');
+          });
+      }
+    }
+  }
+
+  private beat(now: number): void {
+    if (now - this.lastHeartbeatAt < HEARTBEAT_MS) return;
+    this.lastHeartbeatAt = now;
+    try {
+      heartbeat(this.o.config.checkpoint.dir, { id: this.memberId, pid: process.pid, host: hostname(), at: now, partitions: [...this.owned.keys()] });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot write heartbeat on the checkpoint volume');
+    }
+  }
+
+  /**
+   * The consumer can resume a partition from the group's committed offset
+   * although its checkpoint (restored from a snapshot, or reset) is behind it;
+   * then no batch comes while the partition is behind its end. Seek to the
+   * checkpoint's offset again.
+   */
+  private reseekIfStuck(o: Owned<S>, now: number): void {
+    if (o.nextOffset < 0 || o.highWatermark <= o.nextOffset || now - o.lastBatchAt < 3_000) return;
+    this.log.info({ partition: o.partition, nextOffset: o.nextOffset, end: o.highWatermark }, 'no records while behind the end of the partition: seeking to the checkpoint offset again');
+    this.consumer?.seek(o.partition, o.nextOffset);
+    o.seekedTo = o.nextOffset;
+    o.lastBatchAt = now;
+  }
+
   private readonly warnedAhead = new Set<number>();
 
   private updateLag(o: Owned<S>): void {
@@ -400,6 +490,8 @@ export class KafkaWorker<S extends PartitionState> {
   private tick(): void {
     if (this.stopping || this.fatal) return;
     const now = Date.now();
+    this.beat(now);
+    this.serveSnapshotRequests(now);
     for (const p of this.assignment) {
       if (!this.owned.has(p) && !this.lock(p).busy) this.restoreInBackground(p);
     }
@@ -419,6 +511,7 @@ export class KafkaWorker<S extends PartitionState> {
     for (const o of this.owned.values()) {
       const lock = this.lock(o.partition);
       if (lock.busy) continue;
+      this.reseekIfStuck(o, now);
       void lock
         .run(() => this.idleWork(o))
         .catch((err: Error) => {
@@ -465,6 +558,7 @@ export class KafkaWorker<S extends PartitionState> {
     const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
     await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
     await this.consumer?.stop();
+    leave(this.o.config.checkpoint.dir, this.memberId);
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.log.info({ partitions: [...this.owned.keys()], positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');

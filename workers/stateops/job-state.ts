@@ -1,0 +1,32 @@
+/** The job-type knowledge the state tasks need: empty tables and states of the job's layout, no model. */
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { CheckpointIdentity } from '../state/checkpoints.js';
+import { buildJob } from '../jobs/registry.js';
+import type { ScoreModel, StreamJob } from '../runtime/job.js';
+
+const NO_MODEL: ScoreModel = {
+  version: 'none',
+  score: () => Promise.reject(new Error('state tasks read and write state; they never score')),
+};
+
+export function taskJob(config: WorkerConfig): StreamJob {
+  return buildJob(config.job.type, NO_MODEL, config.cart);
+}
+
+export const identityOf = (job: StreamJob, config: WorkerConfig, partition: number): CheckpointIdentity => ({
+  jobType: job.type,
+  topic: config.kafka.topic,
+  partition,
+  format: job.stateFormat,
+});
+
+/** What a worker (or a task) writes beside a snapshot's partition, last: the partition is complete. */
+export interface PartitionSidecar {
+  partition: number;
+  /** -1: the partition had consumed nothing. */
+  nextOffset: number;
+  modelVersion?: string;
+  savedAt: number;
+  bytes: number;
+  users: number;
+}
