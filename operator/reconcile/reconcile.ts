@@ -12,7 +12,8 @@ import { describeError, statusCode } from '../kube/client.js';
 import type { EventType } from '../kube/events.js';
 import { childNames } from '../render/paths.js';
 import { hashOf, render, selectorString, type Children } from '../render/render.js';
-import { conditionOf, deriveStatus, nextPendingCheck, statusChanged, type Validation } from './status.js';
+import { conditionOf, deploymentProgress, deriveStatus, mergeConditions, nextPendingCheck, podProblem, statusChanged, type Validation } from './status.js';
+import type { StateOps, StatePlan } from './stateops.js';
 import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
 
 /** What a reconcile reads from the informer caches. */
@@ -41,6 +42,8 @@ export interface ReconcilerDeps {
   partitions: PartitionLookup;
   workerImage: string;
   log: Logger;
+  /** Snapshots, restores and upgrades (stateops.ts); absent: none. */
+  stateOps?: StateOps;
   /** Consumer lag and last checkpoint as last read from Kafka (lag.ts); absent: not reported. */
   progress?: (job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>) => Progress;
   now?: () => Date;
@@ -97,10 +100,18 @@ export class Reconciler {
       await this.writeStatus(job, checked.validation, undefined, this.deps.view.deployment(namespace, childNames(name).deployment));
       return { requeueAfterMs: RECHECK_MS };
     }
-    const children = render(job, { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate });
+    const ctx = { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate };
+    const progress = this.deps.progress?.(job, checked.secrets);
+    const plan = await this.planStateOps(job, ctx, progress);
+    const children = render(plan ? { ...job, spec: plan.spec } : job, ctx);
+    if (plan?.stopWorkers) {
+      children.replicas = 0;
+      children.deployment.spec!.replicas = 0;
+    }
     let deployment: V1Deployment;
     try {
-      deployment = await this.applyChildren(job, children);
+      deployment = await this.applyChildren(job, children, plan?.stopWorkers);
+      await plan?.act();
     } catch (err) {
       const code = statusCode(err);
       if (code === 400 || code === 422) {
@@ -111,12 +122,34 @@ export class Reconciler {
       this.deps.events.record(job, 'Warning', 'ApplyFailed', `could not apply the children: ${describeError(err)}`);
       throw err;
     }
-    const progress = this.deps.progress?.(job, checked.secrets);
-    const pods = await this.writeStatus(job, checked.validation, children, deployment, false, progress);
+    for (const e of plan?.events ?? []) this.deps.events.record(job, e.type, e.reason, e.message);
+    const pods = await this.writeStatus(job, checked.validation, children, deployment, false, progress, plan);
     const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
-    const waits = [pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined];
+    const waits = [pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined, plan?.requeueAfterMs];
     const requeueAfterMs = Math.min(...waits.map((w) => w ?? Infinity));
     return Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {};
+  }
+
+  /** What the state operations need: the rollout of the spec as written (is it what runs, and Ready?). */
+  private async planStateOps(job: ProcessingJob, ctx: Parameters<typeof render>[1], progress: Progress | undefined): Promise<StatePlan | undefined> {
+    if (!this.deps.stateOps) return undefined;
+    const ns = job.metadata.namespace;
+    const now = this.now();
+    const wanted = render(job, ctx);
+    const current = this.deps.view.deployment(ns, childNames(job.metadata.name).deployment);
+    const pods = this.deps.view.pods(ns, job.metadata.name);
+    const template = current?.spec?.template;
+    const runsWanted =
+      template?.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] === wanted.configHash && template?.spec?.containers?.[0]?.image === wanted.image;
+    const dp = deploymentProgress(current, wanted.replicas);
+    return this.deps.stateOps.plan({
+      job,
+      pods,
+      rollout: { settled: runsWanted && dp.settled, problem: podProblem(pods, job.spec.podPendingTimeoutSeconds, now) ?? dp.failure },
+      progress,
+      workerImage: this.deps.workerImage,
+      now,
+    });
   }
 
   private async paused(job: ProcessingJob): Promise<ReconcileResult> {
@@ -130,7 +163,7 @@ export class Reconciler {
   }
 
   /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
-  private async applyChildren(job: ProcessingJob, children: Children): Promise<V1Deployment> {
+  private async applyChildren(job: ProcessingJob, children: Children, stopped = false): Promise<V1Deployment> {
     const ns = job.metadata.namespace;
     const before = this.deps.view.deployment(ns, children.deployment.metadata!.name!);
     const view = this.deps.view;
@@ -141,7 +174,7 @@ export class Reconciler {
       this.applyIfChanged(job, children.service, view.child('Service', ns, children.service.metadata!.name!)),
     ]);
     const after = (await this.applyIfChanged(job, children.deployment, before)) ?? before!;
-    this.announce(job, before, children);
+    this.announce(job, before, children, stopped);
     return after;
   }
 
@@ -157,7 +190,7 @@ export class Reconciler {
   }
 
   /** Events for what changed, from the Deployment as it was before the apply. */
-  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children): void {
+  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children, stopped: boolean): void {
     const rec = (reason: string, message: string): void => this.deps.events.record(job, 'Normal', reason, message);
     const name = children.deployment.metadata!.name!;
     if (!before) {
@@ -166,7 +199,8 @@ export class Reconciler {
     }
     const oldReplicas = before.spec?.replicas ?? 0;
     if (oldReplicas !== children.replicas) {
-      if (children.replicas === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${oldReplicas} to 0; checkpoints kept`);
+      if (children.replicas === 0 && stopped) rec('StoppedForRestore', `Scaled worker Deployment ${name} from ${oldReplicas} to 0 while its state is restored`);
+      else if (children.replicas === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${oldReplicas} to 0; checkpoints kept`);
       else if (oldReplicas === 0 && job.status?.phase === 'Suspended') rec('Resumed', `Resumed: scaled worker Deployment ${name} from 0 to ${children.replicas}`);
       else rec('Scaled', `Scaled worker Deployment ${name} from ${oldReplicas} to ${children.replicas}`);
     }
@@ -184,6 +218,7 @@ export class Reconciler {
     deployment: V1Deployment | undefined,
     paused = false,
     progress?: Progress,
+    plan?: StatePlan,
   ): Promise<V1Pod[]> {
     const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
     const status = deriveStatus({
@@ -199,6 +234,13 @@ export class Reconciler {
       progress,
       now: this.now(),
     });
+    if (plan) {
+      for (const [k, v] of Object.entries(plan.status)) if (v !== undefined) (status as Record<string, unknown>)[k] = v;
+      if (plan.condition) {
+        const previous = job.status?.conditions;
+        status.conditions = [...(status.conditions ?? []), ...mergeConditions(previous, [plan.condition], status.observedGeneration ?? 0, this.now())];
+      }
+    }
     if (!statusChanged(job.status, status)) return pods;
     this.announceTransitions(job, status);
     await this.deps.writer.patchJobStatus(job, status);

@@ -29,11 +29,16 @@ const waitingReasons = new Set([
   'RunContainerError',
 ]);
 
+/** Reasons a worker gives in its termination message (`Reason: what to do`) that name the problem better than a crash loop. */
+const workerReasons = new Set(['StateIncompatible']);
+
 function waitingProblem(pod: V1Pod): PodProblem | undefined {
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   for (const cs of statuses) {
     const waiting = cs.state?.waiting;
     if (!waiting?.reason || !waitingReasons.has(waiting.reason)) continue;
+    const said = /^([A-Z][A-Za-z]+): ([\s\S]+)$/.exec(cs.lastState?.terminated?.message?.trim() ?? '');
+    if (said && workerReasons.has(said[1]!)) return { reason: said[1]!, message: `pod ${pod.metadata?.name ?? '?'}: ${said[2]!}` };
     const detail = waiting.message ? `: ${waiting.message}` : '';
     return { reason: waiting.reason, message: `pod ${pod.metadata?.name ?? '?'} container ${cs.name} is ${waiting.reason}${detail}` };
   }
@@ -96,7 +101,7 @@ export interface StatusInput {
 
 type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
-function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
+export function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
   if (!d) return { settled: false };
   const s = d.status ?? {};
   const failure = s.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
