@@ -18,7 +18,7 @@ import { CheckpointStore } from '../../workers/runtime/checkpoint.js';
 import { writeBase } from '../../workers/state/checkpoints.js';
 import { taskJob } from '../../workers/stateops/job-state.js';
 import { snapshotDir } from '../../workers/runtime/control.js';
-import { listSnapshots, takeSnapshot } from '../../workers/stateops/snapshot.js';
+import { deleteSnapshot, listSnapshots, takeSnapshot } from '../../workers/stateops/snapshot.js';
 import { restoreState } from '../../workers/stateops/restore.js';
 import { repoRoot, uniqueName } from '../support/infra.js';
 import {
@@ -124,6 +124,10 @@ describe('state operations', () => {
     for (const u of laterUsers) expect(usersB.has(`user:${u}`), u).toBe(true);
     const differing = [...usersB].filter(([k, h]) => JSON.stringify(h) !== JSON.stringify(usersA.get(k)));
     expect(differing.slice(0, 3)).toEqual([]);
+
+    // Deleting it removes its files.
+    expect(deleteSnapshot(a.config.checkpoint.dir, 'before-more')).toBe(true);
+    expect(listSnapshots(a.config.checkpoint.dir)).toEqual([]);
   });
 
   it('an offset reset to a time with the state dropped gives the results of a fresh run from that time', { timeout: 240_000 }, async () => {
