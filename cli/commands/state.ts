@@ -27,6 +27,7 @@ interface LocalJobOptions {
   name?: string;
   job?: string;
   bootstrapServers?: string[];
+  consumerGroup?: string;
   checkpointDir: string;
 }
 
@@ -35,6 +36,7 @@ function withJobOptions(cmd: Command): Command {
     .requiredOption('-f, --file <job.yaml>', 'ProcessingJob YAML file (the one `sluice run` runs)')
     .option('--job <name>', 'which ProcessingJob, when the file holds several')
     .option('--bootstrap-servers <host:port,...>', 'Kafka brokers to use instead of spec.kafka.bootstrapServers', brokerList('--bootstrap-servers'))
+    .option('--consumer-group <group>', 'the consumer group `sluice run --consumer-group` used, if it was given one')
     .option('--checkpoint-dir <dir>', 'where `sluice run` keeps checkpoints (one sub-directory per job)', 'checkpoints');
 }
 
@@ -43,6 +45,7 @@ function localConfig(o: LocalJobOptions): WorkerConfig {
   return localWorkerConfigs(doc, {
     parallelism: 1,
     bootstrapServers: o.bootstrapServers,
+    ...(o.consumerGroup ? { consumerGroup: o.consumerGroup } : {}),
     checkpointRoot: resolve(o.checkpointDir),
     metricsPortBase: 0,
   })[0]!;
