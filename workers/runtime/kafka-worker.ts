@@ -67,6 +67,10 @@ interface Owned<S extends PartitionState> {
   lastCheckpointAt: number;
   /** Wall time of the last batch (or of the restore): a partition behind its end with no batch for long is sought again. */
   lastBatchAt: number;
+  /** Next offset of the last durable checkpoint (-1: none), and the highest this owner committed to the group. */
+  durable: number;
+  committed: number;
+  committing: boolean;
   /** Event time and wall time when the partition last had events, for the idle clock. */
   idleBase: { watermark: number; wall: number } | undefined;
 }
@@ -240,6 +244,9 @@ export class KafkaWorker<S extends PartitionState> {
       lastCheckpointAt: Date.now(),
       lastBatchAt: Date.now(),
       idleBase: undefined,
+      durable: cp ? cp.nextOffset : -1,
+      committed: -1,
+      committing: false,
     };
     if (cp) {
       this.consumer?.seek(partition, cp.nextOffset);
@@ -378,7 +385,8 @@ export class KafkaWorker<S extends PartitionState> {
       .then((done) => {
         if (!done) return;
         this.checkpointed(o, done);
-        return this.consumer?.commit([{ partition: o.partition, offset: done.nextOffset }]).catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts)'));
+        o.durable = Math.max(o.durable, done.nextOffset);
+        return this.commitDurable(o);
       })
       .catch((err: Error) => {
         // Nothing new is durable: the next checkpoint covers these changes too.
@@ -393,7 +401,31 @@ export class KafkaWorker<S extends PartitionState> {
     const done = this.checkpoints.saveNow(o.partition, o.state, o.nextOffset);
     o.dirty = false;
     o.lastCheckpointAt = Date.now();
+    o.durable = Math.max(o.durable, done.nextOffset);
     this.checkpointed(o, done);
+  }
+
+  /**
+   * Brings the group's committed offset up to the last durable checkpoint. The
+   * checkpoint is what counts, but the committed offsets are what the operator
+   * (status.consumerLag) and Kafka's tools see: a checkpoint written at a
+   * rebalance, one restored by a new owner, or a commit that failed during a
+   * rebalance, would otherwise leave them behind until the next event, which on
+   * a quiet topic never comes. Retried from the periodic work until it lands.
+   */
+  private commitDurable(o: Owned<S>): Promise<void> | undefined {
+    if (o.committing || o.durable < 0 || o.durable <= o.committed || !this.consumer) return undefined;
+    o.committing = true;
+    const offset = o.durable;
+    return this.consumer
+      .commit([{ partition: o.partition, offset }])
+      .then(() => {
+        o.committed = Math.max(o.committed, offset);
+      })
+      .catch((err: Error) => this.log.debug({ partition: o.partition, err: err.message }, 'offset commit failed (the checkpoint is what counts; retried)'))
+      .finally(() => {
+        o.committing = false;
+      });
   }
 
   private checkpointed(o: Owned<S>, done: CheckpointOutcome): void {
@@ -542,6 +574,7 @@ export class KafkaWorker<S extends PartitionState> {
       }
     }
     this.maybeCheckpoint(o, now);
+    void this.commitDurable(o);
   }
 
   /** Finishes the batch in hand, checkpoints every partition, commits, leaves the group. */
