@@ -8,6 +8,8 @@
  */
 export type JobType = 'churn' | 'cart';
 
+export type AlertDelivery = 'at-most-once' | 'at-least-once';
+
 export interface WorkerConfig {
   job: {
     name: string;
@@ -59,6 +61,10 @@ export interface WorkerConfig {
     /** Memory for cached users per partition with the disk backend. */
     cacheMiB: number;
   };
+  /** How far ahead of this worker's clock an event may be dated (default 300 s); later ones are dead-lettered. */
+  eventTime?: {
+    maxFutureSkewSeconds: number;
+  };
   /** Only for type `cart`. */
   cart?: {
     abandonWindowMinutes: number;
@@ -69,6 +75,12 @@ export interface WorkerConfig {
     smtp: { host: string; port: number; secure: boolean };
     from: string;
     to: string[];
+    /**
+     * at-most-once (default): an alert whose sender died mid-send is never
+     * sent again (it may be lost); at-least-once: it is sent again with the
+     * same Message-ID (it may arrive twice).
+     */
+    delivery?: AlertDelivery;
   };
   metrics: {
     port: number;

@@ -28,7 +28,7 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv): WorkerCredentials {
   };
 }
 
-const hostPort = { type: 'string', pattern: '^[^\\s:,]+:\\d{1,5}$' };
+const hostPort = { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:,\\[\\]/]+):\\d{1,5}$' };
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
 
 const schema = {
@@ -115,6 +115,12 @@ const schema = {
         cacheMiB: { type: 'integer', minimum: 16, maximum: 65536, default: 256 },
       },
     },
+    eventTime: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { maxFutureSkewSeconds: { type: 'number', minimum: 0, default: 300 } },
+    },
     cart: {
       type: 'object',
       additionalProperties: false,
@@ -140,6 +146,7 @@ const schema = {
         },
         from: { type: 'string', minLength: 3 },
         to: { type: 'array', minItems: 1, items: { type: 'string', minLength: 3 } },
+        delivery: { enum: ['at-most-once', 'at-least-once'], default: 'at-most-once' },
       },
     },
     metrics: {
@@ -151,7 +158,8 @@ const schema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+// verbose: the rejected value is in each error, so a message can quote it.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const validate = ajv.compile(schema);
 
 function fieldOf(e: ErrorObject): string {
@@ -164,8 +172,26 @@ function fieldOf(e: ErrorObject): string {
   return path || '(document)';
 }
 
-function describe(e: ErrorObject): string {
+/** Which fields the environment set, and from which variable (`kafka.topic` -> `KAFKA_TOPIC`). */
+type Origins = Map<string, { variable: string; value: string }>;
+
+/** What a valid value looks like, for the fields whose pattern alone would say little. */
+function expected(field: string): string {
+  if (field.startsWith('kafka.bootstrapServers')) return 'is not host:port: write a broker such as kafka:9092 or 10.0.0.5:9092';
+  if (field === 'kafka.topic' || field === 'kafka.deadLetterTopic') {
+    return "is not a Kafka topic name: use letters, digits, '.', '_' and '-' (at most 249), for example user_events";
+  }
+  return 'is not valid';
+}
+
+function describe(e: ErrorObject, origins: Origins): string {
   const field = fieldOf(e);
+  const origin = origins.get(field) ?? origins.get(field.replace(/\.\d+$/, ''));
+  if (origin && e.keyword !== 'required' && e.keyword !== 'additionalProperties') {
+    // The value came from a variable: say so, with its value, rather than blame the document.
+    const what = e.keyword === 'pattern' ? expected(field) : (e.message ?? 'is invalid');
+    return `${field}: ${origin.variable}=${JSON.stringify(origin.value)} (from the environment) ${what}`;
+  }
   switch (e.keyword) {
     case 'required':
       return `${field}: is required`;
@@ -174,9 +200,7 @@ function describe(e: ErrorObject): string {
     case 'enum':
       return `${field}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'pattern':
-      return field.startsWith('kafka.bootstrapServers')
-        ? `${field}: must be host:port`
-        : `${field}: ${JSON.stringify(e.data)} is not a valid name`;
+      return `${field}: ${JSON.stringify(e.data)} ${expected(field)}`;
     default:
       return `${field}: ${e.message ?? 'is invalid'}`;
   }
@@ -206,24 +230,41 @@ function envNumber(env: NodeJS.ProcessEnv, name: string, integer: boolean): numb
 }
 
 /** The seed's variables, which override the document (same names as the PyFlink jobs). */
-function applyEnv(doc: Doc, env: NodeJS.ProcessEnv): void {
+function applyEnv(doc: Doc, env: NodeJS.ProcessEnv, origins: Origins): void {
   const job = section(doc, 'job');
   const kafka = section(doc, 'kafka');
   const redis = section(doc, 'redis');
+  const from = (field: string, variable: string): void => void origins.set(field, { variable, value: env[variable] ?? '' });
   if (env.KAFKA_BOOTSTRAP_SERVERS) {
     kafka.bootstrapServers = env.KAFKA_BOOTSTRAP_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+    from('kafka.bootstrapServers', 'KAFKA_BOOTSTRAP_SERVERS');
   }
-  if (env.KAFKA_TOPIC) kafka.topic = env.KAFKA_TOPIC;
-  if (env.REDIS_HOST) redis.host = env.REDIS_HOST;
+  if (env.KAFKA_TOPIC) {
+    kafka.topic = env.KAFKA_TOPIC;
+    from('kafka.topic', 'KAFKA_TOPIC');
+  }
+  if (env.REDIS_HOST) {
+    redis.host = env.REDIS_HOST;
+    from('redis.host', 'REDIS_HOST');
+  }
   const redisPort = envNumber(env, 'REDIS_PORT', true);
-  if (redisPort !== undefined) redis.port = redisPort;
+  if (redisPort !== undefined) {
+    redis.port = redisPort;
+    from('redis.port', 'REDIS_PORT');
+  }
   const modelVar = job.type === 'cart' ? 'CART_MODEL_PATH' : job.type === 'churn' ? 'CHURN_MODEL_PATH' : undefined;
   if (modelVar && env[modelVar]) section(doc, 'model').path = env[modelVar];
   if (job.type === 'cart') {
     const threshold = envNumber(env, 'CART_ABANDON_THRESHOLD', false);
     const window = envNumber(env, 'ABANDON_WINDOW_MIN', false);
-    if (threshold !== undefined) section(doc, 'cart').abandonThreshold = threshold;
-    if (window !== undefined) section(doc, 'cart').abandonWindowMinutes = window;
+    if (threshold !== undefined) {
+      section(doc, 'cart').abandonThreshold = threshold;
+      from('cart.abandonThreshold', 'CART_ABANDON_THRESHOLD');
+    }
+    if (window !== undefined) {
+      section(doc, 'cart').abandonWindowMinutes = window;
+      from('cart.abandonWindowMinutes', 'ABANDON_WINDOW_MIN');
+    }
   }
 }
 
@@ -259,13 +300,29 @@ export function resolveWorkerConfig(
   }
   const doc: Doc = structuredClone((input ?? {}) as Doc);
   if (options.type) section(doc, 'job').type = options.type;
-  applyEnv(doc, env);
+  const origins: Origins = new Map();
+  applyEnv(doc, env, origins);
   applyDerivedDefaults(doc);
   if (!validate(doc)) {
-    const problems = [...new Set((validate.errors ?? []).map(describe))];
+    const problems = [...new Set((validate.errors ?? []).map((e) => describe(e, origins)))];
     throw new WorkerConfigError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
   }
   const config = doc as unknown as WorkerConfig;
+  config.kafka.bootstrapServers.forEach((server, i) => {
+    const port = Number(server.slice(server.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65535) {
+      const origin = origins.get('kafka.bootstrapServers');
+      const value = origin ? `${JSON.stringify(server)} of ${origin.variable}=${JSON.stringify(origin.value)} (from the environment)` : JSON.stringify(server);
+      throw new WorkerConfigError(`${source} is invalid:\n  - kafka.bootstrapServers.${i}: ${value} has port ${port}, outside 1-65535 (Kafka usually listens on 9092)`);
+    }
+  });
+  for (const [field, host] of [['redis.host', config.redis.host], ['alerts.smtp.host', config.alerts?.smtp.host]] as const) {
+    if (host?.includes('://')) {
+      const origin = origins.get(field);
+      const value = origin ? `${origin.variable}=${JSON.stringify(origin.value)} (from the environment)` : JSON.stringify(host);
+      throw new WorkerConfigError(`${source} is invalid:\n  - ${field}: ${value} has a scheme: write the host alone, for example redis.shop.svc (the port is a field of its own)`);
+    }
+  }
   for (const cartOnly of ['cart', 'alerts'] as const) {
     if (config.job.type !== 'cart' && config[cartOnly] !== undefined) {
       throw new WorkerConfigError(`${source} is invalid:\n  - ${cartOnly}: only allowed when job.type is 'cart' (it is '${config.job.type}')`);

@@ -73,7 +73,7 @@ export interface ProcessingJobSpecRedisPasswordSecret {
 
 /** Where the scores are written. */
 export interface ProcessingJobSpecRedis {
-  /** Redis host name or address (REDIS_HOST). */
+  /** Redis host name or IP address, without scheme or port (REDIS_HOST), for example redis.shop.svc. */
   host: string;
   /** Redis port (REDIS_PORT). Defaults to 6379. */
   port: number;
@@ -189,6 +189,12 @@ export interface ProcessingJobSpecUpgrade {
   timeoutSeconds: number;
 }
 
+/** How the workers treat event times (event_time of each event), which drive the churn job's midnight rescoring and the cart job's abandonment timers. */
+export interface ProcessingJobSpecEventTime {
+  /** How far ahead of the worker's clock an event may be dated. An event dated later (a producer with a wrong clock) is sent to the dead-letter topic with the reason instead of moving its partition's event time, which would rescore every user of the partition and fire cart timers early. Events that come late are always applied (see docs/workers.md). Defaults to 300. */
+  maxFutureSkewSeconds: number;
+}
+
 /** Cart abandonment settings (type 'cart' only). */
 export interface ProcessingJobSpecCart {
   /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). Defaults to 60. */
@@ -199,7 +205,7 @@ export interface ProcessingJobSpecCart {
 
 /** The SMTP server. */
 export interface ProcessingJobSpecAlertsSmtp {
-  /** SMTP host. */
+  /** SMTP host name or IP address, without scheme or port, for example smtp.shop.example. */
   host: string;
   /** SMTP port. Defaults to 587. */
   port: number;
@@ -213,8 +219,10 @@ export interface ProcessingJobSpecAlertsSmtp {
 export interface ProcessingJobSpecAlerts {
   /** The SMTP server. */
   smtp: ProcessingJobSpecAlertsSmtp;
-  /** Sender address. */
+  /** Sender address, for example sluice@shop.example. */
   from: string;
+  /** What a crash while an email is being sent may cost. at-most-once: that alert is not sent again (it may be lost, never doubled). at-least-once: it is sent again with the same Message-ID (never lost, may arrive twice; a mail system deduplicating by Message-ID drops the copy). Defaults to at-most-once. */
+  delivery: "at-most-once" | "at-least-once";
   /** Recipient addresses. */
   to: string[];
 }
@@ -251,7 +259,7 @@ export interface ProcessingJobSpecTemplate {
 export interface ProcessingJobSpec {
   /** The job type: 'churn' scores per-user churn risk; 'cart' detects abandoned carts and alerts. Immutable. */
   type: "churn" | "cart";
-  /** Number of worker pods. More workers than the topic has partitions would sit idle, so the operator refuses a value above the partition count: it applies nothing of that spec (the workers keep running as before) and reports ConfigValid=False and Degraded=True with reason ParallelismAboveTopicPartitions until the topic has enough partitions or the value is lowered. Changed by 'kubectl scale'. Defaults to 1. */
+  /** Number of worker pods, at least 1 unless spec.suspend is true. More workers than the topic has partitions would sit idle, so the operator refuses a value above the partition count: it applies nothing of that spec (the workers keep running as before) and reports ConfigValid=False and Degraded=True with reason ParallelismAboveTopicPartitions until the topic has enough partitions or the value is lowered. Changed by 'kubectl scale'. Defaults to 1. */
   parallelism: number;
   /** When true, the workers are scaled to zero; checkpoints are kept. Defaults to false. */
   suspend: boolean;
@@ -277,11 +285,13 @@ export interface ProcessingJobSpec {
   restore?: ProcessingJobSpecRestore;
   /** How changes of the workers (model, image, settings) are rolled out. */
   upgrade: ProcessingJobSpecUpgrade;
+  /** How the workers treat event times (event_time of each event), which drive the churn job's midnight rescoring and the cart job's abandonment timers. */
+  eventTime: ProcessingJobSpecEventTime;
   /** Cart abandonment settings (type 'cart' only). */
   cart?: ProcessingJobSpecCart;
   /** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */
   alerts?: ProcessingJobSpecAlerts;
-  /** Worker image. Defaults to the image the operator was started with (--worker-image). */
+  /** Worker image, for example registry.example.com/shop/sluice:0.1.0. Defaults to the image the operator was started with (--worker-image). */
   image?: string;
   /** Pull policy of the worker image. */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";

@@ -76,6 +76,8 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
     checkpoint: { dir: paths.checkpoints, intervalSeconds: spec.checkpoint.intervalSeconds },
     // Memory is the worker's default: only the disk backend is written out (existing jobs keep their config hash).
     ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
+    // Only when not the default (existing jobs keep their config hash); an older CRD has no eventTime block.
+    ...((spec.eventTime?.maxFutureSkewSeconds ?? 300) !== 300 ? { eventTime: { maxFutureSkewSeconds: spec.eventTime.maxFutureSkewSeconds } } : {}),
     metrics: { port: METRICS_PORT },
   };
   if (spec.type === 'cart') {
@@ -85,6 +87,7 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
         smtp: { host: spec.alerts.smtp.host, port: spec.alerts.smtp.port, secure: spec.alerts.smtp.secure },
         from: spec.alerts.from,
         to: spec.alerts.to,
+        ...(spec.alerts.delivery === 'at-least-once' ? { delivery: 'at-least-once' as const } : {}),
       };
     }
   }

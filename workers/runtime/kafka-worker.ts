@@ -38,6 +38,27 @@ export const DLQ_HEADERS = {
   job: 'sluice-job',
 } as const;
 
+/** How far ahead of the worker's clock an event may be dated when the config does not say (eventTime.maxFutureSkewSeconds). */
+export const DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300;
+
+/** The dead-letter reason of an event dated too far ahead. */
+export function futureReason(eventTime: number, now: number, skewMs: number): string {
+  const ahead = eventTime - now;
+  const human = ahead >= 2 * 86_400_000 ? `${Math.round(ahead / 86_400_000)} days` : ahead >= 7_200_000 ? `${Math.round(ahead / 3_600_000)} hours` : `${Math.round(ahead / 1000)} s`;
+  return (
+    `event_time: ${new Date(eventTime).toISOString()} is ${human} ahead of the worker's clock (${new Date(now).toISOString()}), ` +
+    `more than the allowed ${skewMs / 1000} s (eventTime.maxFutureSkewSeconds): it would move the partition's event time; check the producer's clock`
+  );
+}
+
+/** What a failed checkpoint write says in /readyz and the log: a full volume by name, with what to do. */
+function checkpointFailure(err: Error & { code?: string }): string {
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT' || /ENOSPC|no space left/i.test(err.message)) {
+    return `checkpoint volume full (${err.message}): free space on it or enlarge it (spec.checkpoint.size); the previous checkpoint is kept`;
+  }
+  return `checkpoint write failed (${err.message}); the previous checkpoint is kept`;
+}
+
 export interface KafkaWorkerOptions<S extends PartitionState> {
   config: WorkerConfig;
   connection: KafkaConnectionOptions;
@@ -61,6 +82,8 @@ interface Owned<S extends PartitionState> {
   /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
   nextOffset: number;
   seekedTo: number | undefined;
+  /** Why the last checkpoint write failed (volume full...), until one succeeds: /readyz says so. */
+  checkpointError?: string;
   /** End of the partition as last seen (batch or admin), -1 when unknown. */
   highWatermark: number;
   dirty: boolean;
@@ -108,6 +131,7 @@ export class KafkaWorker<S extends PartitionState> {
   /** Why a partition could not be restored (a checkpoint of another job, unreadable...), for /readyz. */
   private readonly restoreErrors = new Map<number, string>();
   private readonly intervalMs: number;
+  private readonly maxFutureSkewMs: number;
   private readonly log: Logger;
   private readonly memberId: string;
   private lastHeartbeatAt = 0;
@@ -119,6 +143,7 @@ export class KafkaWorker<S extends PartitionState> {
     const k = o.config.kafka;
     this.checkpoints = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
     this.intervalMs = o.config.checkpoint.intervalSeconds * 1000;
+    this.maxFutureSkewMs = (o.config.eventTime?.maxFutureSkewSeconds ?? DEFAULT_MAX_FUTURE_SKEW_SECONDS) * 1000;
     this.log = o.logger;
     this.memberId = (o.memberId ?? `${hostname()}-${process.pid}`).replace(/[^A-Za-z0-9._-]/g, '_');
   }
@@ -159,6 +184,10 @@ export class KafkaWorker<S extends PartitionState> {
     if (this.fatal) return { ready: false, detail: `kafka consumer failed: ${this.fatal.message}` };
     if (this.stopping) return { ready: false, detail: 'stopping' };
     if (!this.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
+    const failing = [...this.owned.values()].filter((o) => o.checkpointError);
+    if (failing.length) {
+      return { ready: false, detail: `checkpoints failing for partitions ${failing.map((o) => o.partition).join(',')}: ${failing[0].checkpointError}` };
+    }
     const pending = this.assignment.filter((p) => !this.owned.has(p));
     if (pending.length) {
       const errors = pending.filter((p) => this.restoreErrors.has(p)).map((p) => `partition ${p}: ${this.restoreErrors.get(p)}`);
@@ -290,13 +319,17 @@ export class KafkaWorker<S extends PartitionState> {
     const events: UserEvent[] = [];
     const ingest: number[] = [];
     const dead: OutgoingRecord[] = [];
+    // One producer with a wrong clock must not move the partition's event time (a churn rescoring of every
+    // user, cart timers firing early): an event dated beyond the worker's clock plus the allowed skew is refused.
+    const wallNow = Date.now();
+    const latest = wallNow + this.maxFutureSkewMs;
     for (const r of records) {
       const parsed = parseEvent(r.value);
-      if (parsed.ok) {
+      if (!parsed.ok) dead.push(this.deadLetter(o.partition, r, parsed.reason));
+      else if (parsed.event.eventTime > latest) dead.push(this.deadLetter(o.partition, r, futureReason(parsed.event.eventTime, wallNow, this.maxFutureSkewMs)));
+      else {
         events.push(parsed.event);
         ingest.push(r.timestamp);
-      } else {
-        dead.push(this.deadLetter(o.partition, r, parsed.reason));
       }
     }
     this.o.metrics.eventsIn.inc(records.length);
@@ -391,14 +424,26 @@ export class KafkaWorker<S extends PartitionState> {
       .catch((err: Error) => {
         // Nothing new is durable: the next checkpoint covers these changes too.
         if (this.owned.get(o.partition) === o) o.dirty = true;
-        this.log.error({ partition: o.partition, err: err.message, dir: this.checkpoints.dir }, 'checkpoint failed; retrying at the next interval');
+        const why = checkpointFailure(err);
+        this.o.metrics.checkpointFailures.inc();
+        if (o.checkpointError !== why) this.log.error({ partition: o.partition, err: err.message, dir: this.checkpoints.dir }, `${why}; retrying at the next interval`);
+        o.checkpointError = why;
       });
   }
 
   /** Checkpoints synchronously (rebalance, shutdown). */
   private checkpointNow(o: Owned<S>): void {
     if (this.owned.get(o.partition) !== o || o.nextOffset < 0) return;
-    const done = this.checkpoints.saveNow(o.partition, o.state, o.nextOffset);
+    let done: CheckpointOutcome;
+    try {
+      done = this.checkpoints.saveNow(o.partition, o.state, o.nextOffset);
+    } catch (err) {
+      // The rebalance path cannot wait: the partition's new owner restores the previous checkpoint and replays.
+      o.checkpointError = checkpointFailure(err as Error);
+      this.o.metrics.checkpointFailures.inc();
+      this.log.error({ partition: o.partition, err: (err as Error).message }, o.checkpointError);
+      return;
+    }
     o.dirty = false;
     o.lastCheckpointAt = Date.now();
     o.durable = Math.max(o.durable, done.nextOffset);
@@ -429,6 +474,8 @@ export class KafkaWorker<S extends PartitionState> {
   }
 
   private checkpointed(o: Owned<S>, done: CheckpointOutcome): void {
+    if (o.checkpointError) this.log.info({ partition: o.partition, nextOffset: done.nextOffset }, 'checkpoint written again');
+    o.checkpointError = undefined;
     this.o.metrics.checkpointSeconds.observe(done.ms / 1000);
     this.o.metrics.checkpointBytes.set({ partition: String(o.partition) }, done.bytes);
     this.o.metrics.lastCheckpoint.set(Date.now() / 1000);
@@ -588,7 +635,8 @@ export class KafkaWorker<S extends PartitionState> {
         if (o.dirty) this.checkpointNow(o);
       });
     }
-    const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
+    // Not past a checkpoint that could not be written: a member without any checkpoint starts from the committed offset.
+    const offsets = [...this.owned.values()].filter((o) => o.nextOffset >= 0 && !o.checkpointError).map((o) => ({ partition: o.partition, offset: o.nextOffset }));
     await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
     await this.consumer?.stop();
     leave(this.o.config.checkpoint.dir, this.memberId);

@@ -35,13 +35,18 @@ export class MemoryStore implements ResultSink {
     }
   }
 
-  async claimAlert(cartId: string, holder: string): Promise<AlertClaim> {
+  async claimAlert(cartId: string, holder: string, takeOver = false): Promise<AlertClaim> {
     const v = this.emailMarkers.get(cartId);
     if (v === undefined || v === 'failed' || v === holder) {
       this.emailMarkers.set(cartId, holder);
       return { kind: 'claimed' };
     }
-    return v === 'sent' ? { kind: 'sent' } : { kind: 'uncertain', holder: v };
+    if (v === 'sent') return { kind: 'sent' };
+    if (takeOver) {
+      this.emailMarkers.set(cartId, holder);
+      return { kind: 'taken-over', holder: v };
+    }
+    return { kind: 'uncertain', holder: v };
   }
 
   async finishAlert(cartId: string, holder: string, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {

@@ -19,6 +19,7 @@ export class WorkerMetrics {
   readonly checkpointSeconds: Histogram;
   readonly checkpointBytes: Gauge<'partition'>;
   readonly lastCheckpoint: Gauge;
+  readonly checkpointFailures: Counter;
   readonly alerts: Counter<'outcome'>;
   readonly retries: Counter<'target'>;
   readonly assigned: Gauge;
@@ -52,9 +53,14 @@ export class WorkerMetrics {
     });
     this.checkpointBytes = new Gauge({ name: 'sluice_checkpoint_bytes', help: 'Size of the last checkpoint of each partition', labelNames: ['partition'], registers });
     this.lastCheckpoint = new Gauge({ name: 'sluice_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last checkpoint written', registers });
+    this.checkpointFailures = new Counter({
+      name: 'sluice_checkpoint_failures_total',
+      help: 'Checkpoint writes that failed (volume full...): the previous checkpoint is kept and the partition waits until one succeeds',
+      registers,
+    });
     this.alerts = new Counter({
       name: 'sluice_alerts_total',
-      help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (a previous attempt died mid-send: not resent), recorded (no SMTP configured)',
+      help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (at-most-once: a previous attempt died mid-send, not resent), resent (at-least-once: sent again after an attempt with no answer), recorded (no SMTP configured)',
       labelNames: ['outcome'],
       registers,
     });

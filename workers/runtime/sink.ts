@@ -6,6 +6,8 @@ export type AlertClaim =
   | { kind: 'claimed' }
   /** A previous run sent it: a replay must not send again. */
   | { kind: 'sent' }
+  /** At least once: an earlier attempt died while sending; this worker took the claim over and sends again. */
+  | { kind: 'taken-over'; holder: string }
   /** A previous attempt died while sending: it may have gone out, so it is not sent again. */
   | { kind: 'uncertain'; holder: string };
 
@@ -19,8 +21,12 @@ export interface ResultSink {
   writeUsers(writes: readonly UserWrite[]): Promise<void>;
   /** The alert records (what was scored, when), idempotent. */
   recordAlerts(alerts: readonly CartAlert[], email: 'pending' | 'disabled'): Promise<void>;
-  /** Takes the right to email about one cart: at most one holder, ever, for a cart that was sent. */
-  claimAlert(cartId: string, holder: string): Promise<AlertClaim>;
+  /**
+   * Takes the right to email about one cart: at most one holder, ever, for a
+   * cart that was sent. `takeOver` (at-least-once delivery) also takes a claim
+   * whose holder died mid-send (or whose outcome was unknown).
+   */
+  claimAlert(cartId: string, holder: string, takeOver?: boolean): Promise<AlertClaim>;
   /**
    * After the attempt: 'sent' closes the cart for good; 'failed' (nothing was
    * delivered) lets a retry claim again; 'uncertain' (it may have been

@@ -20,8 +20,8 @@ class ScriptedMailer implements Mailer {
   close(): void {}
 }
 
-function dispatcher(store: MemoryStore, mailer: Mailer, holder: string): AlertDispatcher {
-  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'] }, holder, new WorkerMetrics({ job: 't', type: 'cart' }, false), pino({ level: 'silent' }));
+function dispatcher(store: MemoryStore, mailer: Mailer, holder: string, delivery: 'at-most-once' | 'at-least-once' = 'at-most-once'): AlertDispatcher {
+  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'], delivery }, holder, new WorkerMetrics({ job: 't', type: 'cart' }, false), pino({ level: 'silent' }));
 }
 
 describe('alert emails', () => {
@@ -53,5 +53,29 @@ describe('alert emails', () => {
     await dispatcher(store, mailer, 'w2').dispatch([alert]);
     expect(mailer.sent).toEqual([]);
     expect(store.alerts.get('c1')?.email).toBe('uncertain');
+  });
+
+  it('at least once: sends again, with the same Message-ID, when a connection died mid-send', async () => {
+    const store = new MemoryStore();
+    const mailer = new ScriptedMailer([lostMidBody]);
+    await expect(dispatcher(store, mailer, 'w1', 'at-least-once').dispatch([alert])).rejects.toThrow(/ended without an answer/);
+    await dispatcher(store, mailer, 'w1', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toEqual(['<cart-c1@sluice.alerts>']);
+    expect(store.alerts.get('c1')?.email).toBe('sent');
+    // A replay after that finds 'sent': the guarantee adds no repeat of its own.
+    await dispatcher(store, mailer, 'w2', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toHaveLength(1);
+  });
+
+  it('at least once: takes over the claim of a worker that died mid-send, and mails', async () => {
+    const store = new MemoryStore();
+    await store.recordAlerts([alert], 'pending');
+    expect((await store.claimAlert('c1', 'dead')).kind).toBe('claimed');
+    const mailer = new ScriptedMailer([]);
+    await dispatcher(store, mailer, 'w2').dispatch([alert]);
+    expect(mailer.sent).toEqual([]);
+    await dispatcher(store, mailer, 'w3', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toEqual(['<cart-c1@sluice.alerts>']);
+    expect(store.alerts.get('c1')?.email).toBe('sent');
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Cart alert emails, exactly once per abandoned cart.
+ * Cart alert emails, once per abandoned cart, with a per-job choice for the
+ * one moment that cannot be exactly once (a crash while SMTP has the message).
  *
  * The checkpoint cannot hold "sent" (a crash after sending and before the
  * next checkpoint replays the batch), so the marker lives in the result store:
@@ -8,14 +9,17 @@
  * A replay finds `sent` and skips. If the send failed for sure (connection
  * refused, a 4xx/5xx reply) the marker becomes `failed` and the retry claims it
  * again. If a worker dies between the claim and `sent`, the marker keeps the
- * dead holder's id and nobody sends again: an alert may be lost in that
- * window of a few milliseconds, but never sent twice (counted as `uncertain`).
- * The Message-ID is derived from the cart, so a mail system can also dedupe.
+ * dead holder's id. At most once (the default), nobody sends again: an alert
+ * may be lost in that window of one SMTP round trip, never sent twice
+ * (counted as `uncertain`). At least once, the next attempt takes the claim
+ * over and sends again: never lost, but it may arrive twice (counted as
+ * `resent`). The Message-ID is derived from the cart, so a mail system or a
+ * downstream can drop the repeat.
  */
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../../../lib/worker-config/config.js';
+import type { AlertDelivery, WorkerConfig } from '../../../lib/worker-config/config.js';
 import type { CartAlert } from '../../runtime/job.js';
 import type { WorkerMetrics } from '../../runtime/metrics.js';
 import type { ResultSink } from '../../runtime/sink.js';
@@ -69,7 +73,7 @@ export class AlertDispatcher {
   constructor(
     private readonly sink: ResultSink,
     private readonly mailer: Mailer | undefined,
-    private readonly settings: { from: string; to: string[] } | undefined,
+    private readonly settings: { from: string; to: string[]; delivery?: AlertDelivery } | undefined,
     private readonly holder: string,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
@@ -94,20 +98,35 @@ export class AlertDispatcher {
     }
   }
 
+  private get atLeastOnce(): boolean {
+    return this.settings?.delivery === 'at-least-once';
+  }
+
   private async emailOnce(alert: CartAlert): Promise<void> {
-    const claim = await this.sink.claimAlert(alert.cartId, this.holder);
+    const claim = await this.sink.claimAlert(alert.cartId, this.holder, this.atLeastOnce);
     if (claim.kind === 'sent') {
       this.metrics.alerts.inc({ outcome: 'already_sent' });
       return;
     }
     if (claim.kind === 'uncertain') {
+      // Record what is known in the alert itself (and close the dead holder's claim): it may or may not have arrived.
+      if (claim.holder !== 'uncertain') await this.sink.finishAlert(alert.cartId, claim.holder, 'uncertain');
       this.metrics.alerts.inc({ outcome: 'uncertain' });
       this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email not sent: an earlier attempt died while sending, it may have been delivered');
       return;
     }
+    if (claim.kind === 'taken-over') {
+      this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email sent again: an earlier attempt died while sending (at-least-once: it may arrive twice, with the same Message-ID)');
+    }
     try {
       await this.mailer!.send(this.message(alert));
     } catch (err) {
+      if (this.atLeastOnce && !certainlyNotDelivered(err)) {
+        // It may have been delivered; at least once means: send it again (same Message-ID) rather than risk losing it.
+        await this.sink.finishAlert(alert.cartId, this.holder, 'failed');
+        this.metrics.alerts.inc({ outcome: 'resent' });
+        throw new Error(`SMTP send of alert for cart ${alert.cartId} ended without an answer (${(err as Error).message}): sending again`);
+      }
       if (certainlyNotDelivered(err)) {
         await this.sink.finishAlert(alert.cartId, this.holder, 'failed');
         throw new Error(`SMTP send of alert for cart ${alert.cartId} failed: ${(err as Error).message}`);
@@ -118,7 +137,7 @@ export class AlertDispatcher {
       this.logger.error({ cartId: alert.cartId, err: (err as Error).message }, 'alert email outcome unknown (connection lost mid-send): not resent');
       return;
     }
-    this.metrics.alerts.inc({ outcome: 'sent' });
+    this.metrics.alerts.inc({ outcome: claim.kind === 'taken-over' ? 'resent' : 'sent' });
     await this.sink.finishAlert(alert.cartId, this.holder, 'sent');
   }
 
