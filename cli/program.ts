@@ -9,6 +9,7 @@ import { produceCommand } from './commands/produce.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { stopCommand } from './commands/stop.js';
+import { restoreCommand, snapshotCommand } from './commands/state.js';
 import { packageRoot } from '../lib/package-root.js';
 
 export interface ProgramOptions {
@@ -23,7 +24,18 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('Real-time stream-processing jobs (churn and cart scoring) on Kubernetes, or locally')
     .version((JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version)
     .enablePositionalOptions();
-  for (const cmd of [...(options.extra ?? []), runCommand(), stopCommand(), statusCommand(), dashboardCommand(), logsCommand(), demoCommand(), produceCommand()]) {
+  for (const cmd of [
+    ...(options.extra ?? []),
+    runCommand(),
+    stopCommand(),
+    statusCommand(),
+    dashboardCommand(),
+    logsCommand(),
+    snapshotCommand(),
+    restoreCommand(),
+    demoCommand(),
+    produceCommand(),
+  ]) {
     program.addCommand(cmd);
   }
   configure(program, options.output);

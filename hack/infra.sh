@@ -28,8 +28,13 @@ merge_env() {
 verb=${1:-status}; shift || true
 components=("$@"); (( ${#components[@]} )) || components=("${ALL[@]}")
 
-# down: the other way round (the node's pods are deleted through the API server,
-# the pod network goes last).
+# Components go up in the order of ALL, and down the other way round (the node's
+# pods are deleted through the API server; the pod network goes last), whatever
+# order they were named in.
+ordered=()
+for c in "${ALL[@]}"; do [[ " ${components[*]} " == *" $c "* ]] && ordered+=("$c"); done
+for c in "${components[@]}"; do [[ " ${ALL[*]} " == *" $c "* ]] || ordered+=("$c"); done   # unknown: refused below
+components=("${ordered[@]}")
 if [[ $verb == down ]]; then
   reversed=(); for ((i = ${#components[@]} - 1; i >= 0; i--)); do reversed+=("${components[i]}"); done
   components=("${reversed[@]}")

@@ -42,7 +42,8 @@ SAVED=$DIR/host.saved                    # what the host looked like before the 
 SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 # The chains the kubelet makes (pkg/kubelet/kubelet_network_linux.go), table:chain.
 KUBELET_CHAINS=(mangle:KUBE-IPTABLES-HINT filter:KUBE-FIREWALL mangle:KUBE-KUBELET-CANARY nat:KUBE-KUBELET-CANARY filter:KUBE-KUBELET-CANARY)
-HOST_DIRS=(/var/log/containers /var/lib/cni /run/containerd)
+# /var/lib/kubelet: the device manager keeps its socket there whatever --root-dir says.
+HOST_DIRS=(/var/log/containers /var/lib/cni /run/containerd /var/lib/kubelet)
 LOG=$LOG_DIR/node.log
 
 ctr_() { ctr --address "$SOCK" --namespace k8s.io "$@"; }

@@ -4,6 +4,11 @@ import pino from 'pino';
 import type { JobType } from '../lib/worker-config/config.js';
 import { jobTypes } from './jobs/registry.js';
 import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
+import { StateIncompatibleError } from './state/format.js';
+import { writeTerminationMessage } from './runtime/termination.js';
+
+/** Exit code of a worker that refused its checkpoints (state of another format). */
+export const EXIT_STATE_INCOMPATIBLE = 5;
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -45,11 +50,15 @@ export function workerCommand(): Command {
           credentials: credentialsFromEnv(process.env),
           logger,
           metricsHost: opts.metricsHost,
-          onFatal: () => process.exit(1),
+          onFatal: (err) => {
+            writeTerminationMessage(err.message);
+            process.exit(err instanceof StateIncompatibleError ? EXIT_STATE_INCOMPATIBLE : 1);
+          },
         });
       } catch (err) {
         // A model that does not fit, an unreachable broker, a port in use: say which, then exit non-zero.
         logger.fatal({ err: (err as Error).message }, `worker did not start: ${(err as Error).message}`);
+        writeTerminationMessage(`worker did not start: ${(err as Error).message}`);
         process.exit(1);
       }
       running.worker = worker;

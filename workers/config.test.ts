@@ -70,7 +70,7 @@ describe('worker config', () => {
     expect(message).toContain("job.type: must be one of \"churn\", \"cart\"");
     expect(message).toContain('redis.port: must be integer');
     expect(message).toContain('checkpoint.dir: must NOT have fewer than 1 characters');
-    expect(message).toContain('kafka.bootstrapServers.0: must be host:port');
+    expect(message).toContain('kafka.bootstrapServers.0: "no-port" is not host:port: write a broker such as kafka:9092');
     expect(message).toContain('kafka.extra: unknown field');
   });
 
@@ -82,7 +82,7 @@ describe('worker config', () => {
 
   it('names the environment variable that does not parse', () => {
     expect(errorOf(() => resolveWorkerConfig(base, { REDIS_PORT: 'abc' }))).toContain('REDIS_PORT="abc" is not an integer');
-    expect(errorOf(() => resolveWorkerConfig(base, { CART_ABANDON_THRESHOLD: '1.5' }))).toContain('cart.abandonThreshold: must be <= 1');
+    expect(errorOf(() => resolveWorkerConfig(base, { CART_ABANDON_THRESHOLD: '1.5' }))).toContain('cart.abandonThreshold: CART_ABANDON_THRESHOLD="1.5" (from the environment) must be <= 1');
   });
 
   it('refuses cart settings on a churn job and a dead-letter topic equal to the input', () => {
@@ -100,5 +100,17 @@ describe('worker config', () => {
     expect(errorOf(() => loadWorkerConfig(broken, {}))).toContain(`worker config ${broken} is not valid YAML`);
     expect(errorOf(() => loadWorkerConfig(join(dir, 'missing.yaml'), {}))).toContain('cannot read worker config');
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the variable and its value when a value from the environment is invalid', () => {
+    const topic = errorOf(() => resolveWorkerConfig(base, { KAFKA_TOPIC: 'bad topic!' }));
+    expect(topic).toContain('kafka.topic: KAFKA_TOPIC="bad topic!" (from the environment) is not a Kafka topic name');
+    expect(topic).toContain('for example user_events');
+    expect(topic).not.toContain('undefined');
+    expect(errorOf(() => resolveWorkerConfig(base, { REDIS_HOST: 'redis://x' }))).toContain('redis.host: REDIS_HOST="redis://x" (from the environment) has a scheme');
+    expect(errorOf(() => resolveWorkerConfig(base, { KAFKA_BOOTSTRAP_SERVERS: 'k:9092,127.0.0.1:99999' }))).toContain(
+      'kafka.bootstrapServers.1: "127.0.0.1:99999" of KAFKA_BOOTSTRAP_SERVERS="k:9092,127.0.0.1:99999" (from the environment) has port 99999, outside 1-65535',
+    );
+    expect(errorOf(() => resolveWorkerConfig({ ...base, kafka: { ...base.kafka, topic: 'user events' } }, {}))).toContain('kafka.topic: "user events" is not a Kafka topic name');
   });
 });

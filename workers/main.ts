@@ -10,6 +10,7 @@ import pino, { type Logger } from 'pino';
 import { kafkaConnection } from '../lib/kafka/client.js';
 import type { WorkerConfig, WorkerCredentials } from '../lib/worker-config/config.js';
 import { jobTypes } from './jobs/registry.js';
+import { createJob } from './runtime/job.js';
 import { KafkaWorker } from './runtime/kafka-worker.js';
 import { startHealthServer, WorkerMetrics } from './runtime/metrics.js';
 import { RedisSink } from './runtime/redis-sink.js';
@@ -46,7 +47,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
   const sink = RedisSink.connect(config.redis, credentials.redisPassword, logger);
   await sink.waitReady(5_000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet; results wait until it is'));
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
-  const { job, output } = definition.create({ config, model, sink, metrics: metrics.registry, logger, credentials, holder, state: stateStore(config) });
+  const { job, output } = createJob(definition, { config, model, sink, metrics: metrics.registry, logger, credentials, holder, state: stateStore(config) });
   if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (LMDB), rebuilt from the checkpoints');
   const worker = new KafkaWorker({
     config,
@@ -58,6 +59,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
     logger,
     idleAfterMs: opts.idleAfterMs,
     onFatal: opts.onFatal,
+    memberId: `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_'),
   });
   const server = await startHealthServer(metrics, () => worker.readiness(), config.metrics.port, opts.metricsHost ?? '0.0.0.0');
   try {

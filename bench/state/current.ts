@@ -2,7 +2,7 @@
 import { CartJob } from '../../workers/jobs/cart/job.js';
 import { ChurnJob } from '../../workers/jobs/churn/job.js';
 import type { PartitionState, StreamJob } from '../../workers/runtime/job.js';
-import { PartitionCheckpoints } from '../../workers/state/checkpoints.js';
+import { DEFAULT_POLICY, IoGate, PartitionCheckpoints } from '../../workers/state/checkpoints.js';
 import type { StateStore } from '../../workers/state/table.js';
 import type { BackendOptions, BackendUnderTest, CheckpointResult } from './backend.js';
 
@@ -14,7 +14,8 @@ export async function currentBackend(name: string, o: BackendOptions): Promise<B
   const store: StateStore = name === 'disk' ? { backend: 'disk', dir: o.localDir, cacheMiB: CACHE_MIB } : { backend: 'memory' };
   const job: StreamJob<PartitionState> = o.job === 'churn' ? new ChurnJob(o.model, undefined, store) : new CartJob(o.model, { abandonWindowMinutes: 60, abandonThreshold: 0.75 }, store);
   const format = job.stateFormat;
-  const logs = Array.from({ length: o.partitions }, (_, p) => new PartitionCheckpoints(o.checkpointDir, { jobType: job.type, topic: 'events', partition: p, format }));
+  const gate = new IoGate();
+  const logs = Array.from({ length: o.partitions }, (_, p) => new PartitionCheckpoints(o.checkpointDir, { jobType: job.type, topic: 'events', partition: p, format }, DEFAULT_POLICY, gate));
   let states = Array.from({ length: o.partitions }, () => job.newState());
   return {
     label: name === 'disk' ? `compact, disk (LMDB, ${CACHE_MIB} MiB cache per partition)` : 'compact, memory',

@@ -46,6 +46,7 @@ export const PERMANENT_EXIT_CODES: ReadonlyMap<number, string> = new Map([
   [2, 'refused its configuration'],
   [3, 'refused its model'],
   [4, 'cannot use its Kafka topic'],
+  [5, 'refused its checkpoints (state of another format: restore a snapshot, or drop the state)'],
 ]);
 
 /** `sluice worker` exits with this code when its configuration is invalid (workers/command.ts). */

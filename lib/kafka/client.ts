@@ -163,6 +163,39 @@ export async function groupCommittedOffsets(
   });
 }
 
+/** Where to put a partition's position: its first offset, its end, or the first record at or after a time. */
+export type OffsetPoint = { at: 'earliest' } | { at: 'latest' } | { at: 'timestamp'; epochMs: number };
+
+/**
+ * The offset of every partition of `topic` at `point`: the log start (earliest),
+ * the high watermark (latest), or the first record whose timestamp is at or
+ * after the time (the end of the partition when there is none).
+ */
+export async function topicOffsetsAt(options: KafkaConnectionOptions, topic: string, point: OffsetPoint): Promise<Map<number, number>> {
+  return withAdmin(options, async (admin) => {
+    const bounds = await admin.fetchTopicOffsets(topic);
+    const out = new Map(bounds.map((o) => [o.partition, Number(point.at === 'earliest' ? o.low : o.high)]));
+    if (point.at !== 'timestamp') return out;
+    for (const o of await admin.fetchTopicOffsetsByTimestamp(topic, point.epochMs)) {
+      const offset = Number(o.offset);
+      // -1: no record at or after the time; the partition's end is where a replay from then starts.
+      if (offset >= 0) out.set(o.partition, offset);
+    }
+    return out;
+  });
+}
+
+/**
+ * Sets a consumer group's committed offsets (the group must have no members,
+ * as `kafka-consumer-groups --reset-offsets` needs).
+ */
+export async function setGroupOffsets(options: KafkaConnectionOptions, groupId: string, topic: string, offsets: Map<number, number>): Promise<void> {
+  if (offsets.size === 0) return;
+  await withAdmin(options, (admin) =>
+    admin.setOffsets({ groupId, topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })) }),
+  );
+}
+
 export interface RecordHeaders {
   [name: string]: string;
 }

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { JobConfigFragment, JobType, WorkerConfig } from './config.js';
 import { clientIdOf, consumerGroupOf, deadLetterTopicOf, defaultJobName } from './names.js';
 import { commonSchema } from './schema.js';
-import { envBindings, type EnvBinding, type SchemaNode } from './schema-kit.js';
+import { envBindings, schemaLeaves, type EnvBinding, type SchemaNode } from './schema-kit.js';
 
 export class WorkerConfigError extends Error {
   override readonly name = 'WorkerConfigError';
@@ -35,8 +35,26 @@ function fieldOf(e: ErrorObject): string {
   return path ? `${path}.${leaf}` : leaf;
 }
 
-function describe(e: ErrorObject): string {
+/** Which fields the environment set, and from which variable (`kafka.topic` -> `KAFKA_TOPIC`). */
+type Origins = Map<string, { variable: string; value: string }>;
+
+/** What a valid value looks like, for the fields whose pattern alone would say little. */
+function expected(field: string): string {
+  if (field.startsWith('kafka.bootstrapServers')) return 'is not host:port: write a broker such as kafka:9092 or 10.0.0.5:9092';
+  if (field === 'kafka.topic' || field === 'kafka.deadLetterTopic') {
+    return "is not a Kafka topic name: use letters, digits, '.', '_' and '-' (at most 249), for example user_events";
+  }
+  return 'is not valid';
+}
+
+function describe(e: ErrorObject, origins: Origins): string {
   const field = fieldOf(e);
+  const origin = origins.get(field) ?? origins.get(field.replace(/\.\d+$/, ''));
+  if (origin && e.keyword !== 'required' && e.keyword !== 'additionalProperties') {
+    // The value came from a variable: say so, with its value, rather than blame the document.
+    const what = e.keyword === 'pattern' ? expected(field) : (e.message ?? 'is invalid');
+    return `${field}: ${origin.variable}=${JSON.stringify(origin.value)} (from the environment) ${what}`;
+  }
   switch (e.keyword) {
     case 'required':
       return `${field}: is required`;
@@ -45,9 +63,7 @@ function describe(e: ErrorObject): string {
     case 'enum':
       return `${field}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'pattern':
-      return field.startsWith('kafka.bootstrapServers')
-        ? `${field}: must be host:port`
-        : `${field}: ${JSON.stringify(e.data)} is not a valid name`;
+      return `${field}: ${JSON.stringify(e.data)} ${expected(field)}`;
     default:
       return `${field}: ${e.message ?? 'is invalid'}`;
   }
@@ -85,6 +101,34 @@ function setPath(doc: Doc, path: readonly string[], value: unknown): void {
   let at = doc;
   for (const key of path.slice(0, -1)) at = section(at, key);
   at[path[path.length - 1]!] = value;
+}
+
+/** A broker's port must be 1-65535: the pattern only says it has up to five digits. */
+function refuseBadPorts(config: WorkerConfig, origins: Origins, source: string): void {
+  config.kafka.bootstrapServers.forEach((server, i) => {
+    const port = Number(server.slice(server.lastIndexOf(':') + 1));
+    if (port >= 1 && port <= 65535) return;
+    const origin = origins.get('kafka.bootstrapServers');
+    const value = origin ? `${JSON.stringify(server)} of ${origin.variable}=${JSON.stringify(origin.value)} (from the environment)` : JSON.stringify(server);
+    throw new WorkerConfigError(`${source} is invalid:\n  - kafka.bootstrapServers.${i}: ${value} has port ${port}, outside 1-65535 (Kafka usually listens on 9092)`);
+  });
+}
+
+function valueAt(doc: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((at, key) => (at !== null && typeof at === 'object' ? (at as Doc)[key] : undefined), doc);
+}
+
+/** A host field (`x-host` in the schema: redis.host, alerts.smtp.host) is a host alone, never a URL. */
+function refuseSchemes(schema: SchemaNode, config: WorkerConfig, origins: Origins, source: string): void {
+  for (const { path, node } of schemaLeaves(schema)) {
+    if (!node['x-host']) continue;
+    const host = valueAt(config, path);
+    if (typeof host !== 'string' || !host.includes('://')) continue;
+    const field = path.join('.');
+    const origin = origins.get(field);
+    const value = origin ? `${origin.variable}=${JSON.stringify(origin.value)} (from the environment)` : JSON.stringify(host);
+    throw new WorkerConfigError(`${source} is invalid:\n  - ${field}: ${value} has a scheme: write the host alone, for example redis.shop.svc (the port is a field of its own)`);
+  }
 }
 
 /**
@@ -129,7 +173,8 @@ export class WorkerConfigContract {
     const key = JSON.stringify(schema);
     const cached = this.compiled.get(type ?? '');
     if (cached?.key === key) return cached.validate;
-    const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(schema);
+    // verbose: the rejected value is in each error, so a message can quote it.
+    const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true }).compile(schema);
     this.compiled.set(type ?? '', { key, validate });
     return validate;
   }
@@ -138,14 +183,17 @@ export class WorkerConfigContract {
   resolve(input: unknown, env: NodeJS.ProcessEnv, options: { type?: JobType; source?: string } = {}): WorkerConfig {
     const source = options.source ?? 'worker config';
     const doc = documentOf(input, source);
-    const type = this.applyEnv(doc, env, options.type);
+    const origins: Origins = new Map();
+    const type = this.applyEnv(doc, env, options.type, origins);
     this.applyDerivedNames(doc);
     const validate = this.validator(type);
     if (!validate(doc)) {
-      const problems = [...new Set((validate.errors ?? []).map(describe))];
+      const problems = [...new Set((validate.errors ?? []).map((e) => describe(e, origins)))];
       throw new WorkerConfigError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
     }
     const config = doc as unknown as WorkerConfig;
+    refuseBadPorts(config, origins, source);
+    refuseSchemes(this.schemaFor(type), config, origins, source);
     this.refuseForeignSections(config, source);
     if (config.kafka.deadLetterTopic === config.kafka.topic) {
       throw new WorkerConfigError(`${source} is invalid:\n  - kafka.deadLetterTopic: must differ from kafka.topic ('${config.kafka.topic}')`);
@@ -154,7 +202,7 @@ export class WorkerConfigContract {
   }
 
   /** The job type (an explicit `type` wins over SLUICE_JOB_TYPE and the document), then every variable of that type over the document. */
-  private applyEnv(doc: Doc, env: NodeJS.ProcessEnv, explicitType: JobType | undefined): JobType | undefined {
+  private applyEnv(doc: Doc, env: NodeJS.ProcessEnv, explicitType: JobType | undefined, origins: Origins): JobType | undefined {
     const job = section(doc, 'job');
     const fromEnv = env.SLUICE_JOB_TYPE?.trim() ? env.SLUICE_JOB_TYPE : undefined;
     const chosen = explicitType ?? fromEnv;
@@ -164,6 +212,7 @@ export class WorkerConfigContract {
       const raw = env[binding.name];
       if (binding.name === 'SLUICE_JOB_TYPE' || raw === undefined || raw.trim() === '') continue;
       setPath(doc, binding.path, envValue(binding, raw));
+      origins.set(binding.path.join('.'), { variable: binding.name, value: raw });
     }
     return type;
   }

@@ -22,6 +22,8 @@ export interface SchemaNode {
   exclusiveMinimum?: number;
   /** The environment variable that overrides this leaf (lists: comma-separated). */
   'x-env'?: string;
+  /** A host name or address alone: a value with a scheme (`redis://...`) is refused by name. */
+  'x-host'?: boolean;
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -74,6 +76,12 @@ export function envBindings(schema: SchemaNode, prefix: string[] = []): EnvBindi
   }
   for (const [key, sub] of Object.entries(schema.properties ?? {})) out.push(...envBindings(sub, [...prefix, key]));
   return out;
+}
+
+/** Every leaf of a schema (a node without properties), with its path below `prefix`. */
+export function schemaLeaves(schema: SchemaNode, prefix: string[] = []): Array<{ path: string[]; node: SchemaNode }> {
+  if (!schema.properties) return prefix.length ? [{ path: prefix, node: schema }] : [];
+  return Object.entries(schema.properties).flatMap(([key, sub]) => schemaLeaves(sub, [...prefix, key]));
 }
 
 /** The `default` of every leaf that has one, by dotted path (for docs and the drift test against the CRD). */

@@ -7,7 +7,8 @@
  */
 import type { Infer, InferInput, SchemaNode } from './schema-kit.js';
 
-const hostPort = { type: 'string', pattern: '^[^\\s:,]+:\\d{1,5}$' } as const;
+/** host:port, the host a name, an IPv4 address or a bracketed IPv6 address (no scheme, no path); the port is checked as 1-65535 after. */
+const hostPort = { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:,\\[\\]/]+):\\d{1,5}$' } as const;
 const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' } as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 
@@ -74,7 +75,7 @@ export const commonSchema = {
       default: {},
       required: ['host', 'port'],
       properties: {
-        host: { type: 'string', minLength: 1, default: 'localhost', 'x-env': 'REDIS_HOST' },
+        host: { type: 'string', minLength: 1, default: 'localhost', 'x-env': 'REDIS_HOST', 'x-host': true },
         port: { ...port, default: 6379, 'x-env': 'REDIS_PORT' },
         db: { type: 'integer', minimum: 0, default: 0 },
         /** Prepended to every key the worker writes (`<prefix>user:<id>`). */
@@ -111,6 +112,13 @@ export const commonSchema = {
       additionalProperties: false,
       default: {},
       properties: { port: { type: 'integer', minimum: 0, maximum: 65535, default: 9090 } },
+    },
+    /** How far ahead of this worker's clock an event may be dated; later ones are dead-lettered (the CRD's spec.eventTime). */
+    eventTime: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { maxFutureSkewSeconds: { type: 'number', minimum: 0, default: 300 } },
     },
     /** Where users' state lives between checkpoints; absent means in memory. */
     state: {

@@ -100,16 +100,16 @@ function docComment(text: string, indent: string): string {
   return `${indent}/** ${clean} */`;
 }
 
-/** The generated module: interfaces for spec and status, plus the API constants. */
-export function generateTypes(schema: JsonSchema): string {
+/** The generated module: interfaces `<kind>Spec` and `<kind>Status` of one CRD. */
+export function generateTypes(schema: JsonSchema, kind = 'ProcessingJob', source = 'crds/processingjobs.sluice.dev.yaml'): string {
   const spec = schema.properties?.spec;
   const status = schema.properties?.status;
   if (!spec || !status) throw new Error('the CRD schema must define spec and status');
   const emitter = new Emitter();
-  emitter.typeOf(spec, 'ProcessingJobSpec');
-  emitter.typeOf(status, 'ProcessingJobStatus');
+  emitter.typeOf(spec, `${kind}Spec`);
+  emitter.typeOf(status, `${kind}Status`);
   return [
-    '// Generated from crds/processingjobs.sluice.dev.yaml by operator/api/generate-types.ts. Do not edit.',
+    `// Generated from ${source} by operator/api/generate-types.ts. Do not edit.`,
     '// Regenerate: npx tsx operator/api/generate-types.ts',
     '',
     emitter.output(),

@@ -73,7 +73,7 @@ export interface ProcessingJobSpecRedisPasswordSecret {
 
 /** Where the scores are written. */
 export interface ProcessingJobSpecRedis {
-  /** Redis host name or address (REDIS_HOST). */
+  /** Redis host name or IP address, without scheme or port (REDIS_HOST), for example redis.shop.svc. */
   host: string;
   /** Redis port (REDIS_PORT). Defaults to 6379. */
   port: number;
@@ -151,6 +151,50 @@ export interface ProcessingJobSpecState {
   localDiskSize: string;
 }
 
+/** Snapshots taken on a schedule (ProcessingJobSnapshot resources named '<job>-<time>'); without it, snapshots are taken on demand only (kubectl apply a ProcessingJobSnapshot). */
+export interface ProcessingJobSpecSnapshots {
+  /** Minutes between two scheduled snapshots. */
+  intervalMinutes: number;
+  /** How many snapshots the operator took (scheduled and before upgrades) are kept; older ones are deleted with their files. Snapshots made by users are never deleted by the operator. Defaults to 3. */
+  keep: number;
+}
+
+/** Where every partition starts reading. */
+export interface ProcessingJobSpecRestoreOffsets {
+  /** 'earliest' (replay the topic's retention), 'latest' (skip to now), or 'timestamp'. */
+  reset: "earliest" | "latest" | "timestamp";
+  /** The first event at or after this time (RFC 3339, for example 2024-05-01T00:00:00Z). */
+  timestamp?: string;
+}
+
+/** A one-shot change of where the workers start: from a snapshot (of this job, or of another job of the same type reading the same topic), and/or from other offsets with the state kept or dropped (reprocessing). The workers are stopped, the checkpoints rewritten, the workers started again; it is done once per id and recorded in status.restore, so applying the same YAML again does not repeat it. Change the id to do it again. */
+export interface ProcessingJobSpecRestore {
+  /** Names this restore; a new id asks for a new one (for example 'reprocess-2024-05-01'). */
+  id: string;
+  /** A Completed ProcessingJobSnapshot in this namespace. Of another job: the same type and topic, and its checkpoint volume must be mountable by this job's pods too (ReadWriteMany, or one node). */
+  fromSnapshot?: string;
+  /** Where every partition starts reading. */
+  offsets?: ProcessingJobSpecRestoreOffsets;
+  /** With offsets: keep the state (the snapshot's, or the current checkpoints') or drop it (start with no state, as a fresh job from that point would). Default keep with fromSnapshot. */
+  state?: "keep" | "drop";
+}
+
+/** How changes of the workers (model, image, settings) are rolled out. */
+export interface ProcessingJobSpecUpgrade {
+  /** Take a ProcessingJobSnapshot before each change of the workers (not for scaling); the change waits for it. Defaults to false. */
+  snapshotBeforeChange: boolean;
+  /** Roll back a change whose workers are not Ready, or make no progress, within timeoutSeconds: the last stable spec (status.upgrade) is applied again and the state restored from the snapshot taken before the change, so no event is lost or counted twice. spec keeps the failed change; apply a new one to try again. Defaults to false. */
+  rollback: boolean;
+  /** How long a change has to become Ready and to move the committed offsets (when there is lag). Defaults to 300. */
+  timeoutSeconds: number;
+}
+
+/** How the workers treat event times (event_time of each event), which drive the churn job's midnight rescoring and the cart job's abandonment timers. */
+export interface ProcessingJobSpecEventTime {
+  /** How far ahead of the worker's clock an event may be dated. An event dated later (a producer with a wrong clock) is sent to the dead-letter topic with the reason instead of moving its partition's event time, which would rescore every user of the partition and fire cart timers early. Events that come late are always applied (see docs/workers.md). Defaults to 300. */
+  maxFutureSkewSeconds: number;
+}
+
 /** Cart abandonment settings (type 'cart' only). */
 export interface ProcessingJobSpecCart {
   /** Minutes after the last cart activity without a purchase before a cart counts as abandoned (ABANDON_WINDOW_MIN). Defaults to 60. */
@@ -161,7 +205,7 @@ export interface ProcessingJobSpecCart {
 
 /** The SMTP server. */
 export interface ProcessingJobSpecAlertsSmtp {
-  /** SMTP host. */
+  /** SMTP host name or IP address, without scheme or port, for example smtp.shop.example. */
   host: string;
   /** SMTP port. Defaults to 587. */
   port: number;
@@ -175,8 +219,10 @@ export interface ProcessingJobSpecAlertsSmtp {
 export interface ProcessingJobSpecAlerts {
   /** The SMTP server. */
   smtp: ProcessingJobSpecAlertsSmtp;
-  /** Sender address. */
+  /** Sender address, for example sluice@shop.example. */
   from: string;
+  /** What a crash while an email is being sent may cost. at-most-once: that alert is not sent again (it may be lost, never doubled). at-least-once: it is sent again with the same Message-ID (never lost, may arrive twice; a mail system deduplicating by Message-ID drops the copy). Defaults to at-most-once. */
+  delivery: "at-most-once" | "at-least-once";
   /** Recipient addresses. */
   to: string[];
 }
@@ -213,7 +259,7 @@ export interface ProcessingJobSpecTemplate {
 export interface ProcessingJobSpec {
   /** The job type: 'churn' scores per-user churn risk; 'cart' detects abandoned carts and alerts. Immutable. */
   type: "churn" | "cart";
-  /** Number of worker pods. More workers than the topic has partitions would sit idle, so the operator refuses a value above the partition count: it applies nothing of that spec (the workers keep running as before) and reports ConfigValid=False and Degraded=True with reason ParallelismAboveTopicPartitions until the topic has enough partitions or the value is lowered. Changed by 'kubectl scale'. Defaults to 1. */
+  /** Number of worker pods, at least 1 unless spec.suspend is true. More workers than the topic has partitions would sit idle, so the operator refuses a value above the partition count: it applies nothing of that spec (the workers keep running as before) and reports ConfigValid=False and Degraded=True with reason ParallelismAboveTopicPartitions until the topic has enough partitions or the value is lowered. Changed by 'kubectl scale'. Defaults to 1. */
   parallelism: number;
   /** When true, the workers are scaled to zero; checkpoints are kept. Defaults to false. */
   suspend: boolean;
@@ -233,11 +279,19 @@ export interface ProcessingJobSpec {
   checkpoint: ProcessingJobSpecCheckpoint;
   /** Where each worker keeps its users' state between checkpoints. */
   state: ProcessingJobSpecState;
+  /** Snapshots taken on a schedule (ProcessingJobSnapshot resources named '<job>-<time>'); without it, snapshots are taken on demand only (kubectl apply a ProcessingJobSnapshot). */
+  snapshots?: ProcessingJobSpecSnapshots;
+  /** A one-shot change of where the workers start: from a snapshot (of this job, or of another job of the same type reading the same topic), and/or from other offsets with the state kept or dropped (reprocessing). The workers are stopped, the checkpoints rewritten, the workers started again; it is done once per id and recorded in status.restore, so applying the same YAML again does not repeat it. Change the id to do it again. */
+  restore?: ProcessingJobSpecRestore;
+  /** How changes of the workers (model, image, settings) are rolled out. */
+  upgrade: ProcessingJobSpecUpgrade;
+  /** How the workers treat event times (event_time of each event), which drive the churn job's midnight rescoring and the cart job's abandonment timers. */
+  eventTime: ProcessingJobSpecEventTime;
   /** Cart abandonment settings (type 'cart' only). */
   cart?: ProcessingJobSpecCart;
   /** Email alerts for abandoned carts (type 'cart' only). Without it alerts land in Redis only. */
   alerts?: ProcessingJobSpecAlerts;
-  /** Worker image. Defaults to the image the operator was started with (--worker-image). */
+  /** Worker image, for example registry.example.com/shop/sluice:0.1.0. Defaults to the image the operator was started with (--worker-image). */
   image?: string;
   /** Pull policy of the worker image. */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
@@ -277,6 +331,46 @@ export interface ProcessingJobStatusAutoscaling {
   lastReversalTime?: string;
 }
 
+/** The last spec.restore the operator carried out (or is carrying out). */
+export interface ProcessingJobStatusRestore {
+  /** spec.restore.id it was. */
+  id?: string;
+  /** Pending (stopping the workers), Running (rewriting the checkpoints), Completed, Failed (see message). */
+  phase?: "Pending" | "Running" | "Completed" | "Failed";
+  /** What happened. */
+  message?: string;
+  /** When it started. */
+  startedAt?: string;
+  /** When the checkpoints were rewritten. */
+  completedAt?: string;
+  /** The next offset of each partition after the restore (-1 where the partition starts from spec.kafka.startFrom). */
+  offsets?: number[];
+}
+
+/** What the operator keeps to roll a failed change back (the last stable spec) and how the last change went. */
+export interface ProcessingJobStatusUpgrade {
+  /** Stable (the applied spec is the stable one), Snapshotting (taking the snapshot before a change), Upgrading (a change is being watched), RollingBack, RolledBack (the change failed; the stable spec runs until spec changes again). */
+  state?: "Stable" | "Snapshotting" | "Upgrading" | "RollingBack" | "RolledBack";
+  /** metadata.generation of the last stable spec. */
+  stableGeneration?: number;
+  /** The last spec whose workers were Ready and made progress (what a rollback applies). */
+  stableSpec?: Record<string, unknown>;
+  /** When that spec became stable. */
+  stableSince?: string;
+  /** The generation of the change being rolled out or rolled back. */
+  changeGeneration?: number;
+  /** When its workers were applied. */
+  changeStartedAt?: string;
+  /** When its workers were all Ready (from then on the committed offsets must move). */
+  changeReadyAt?: string;
+  /** The ProcessingJobSnapshot taken before the change. */
+  snapshot?: string;
+  /** Why the change was rolled back (WorkersNotReady, NoProgress, ...). */
+  reason?: string;
+  /** What happened, in a sentence. */
+  message?: string;
+}
+
 export interface ProcessingJobStatusConditionsItem {
   /** Condition type (Ready, Progressing, Degraded, ConfigValid, Autoscaling). */
   type: string;
@@ -314,6 +408,14 @@ export interface ProcessingJobStatus {
   lastCheckpointTime?: string;
   /** What the autoscaler measured and decided (spec.autoscaling); absent when it is off. */
   autoscaling?: ProcessingJobStatusAutoscaling;
+  /** The last spec.restore the operator carried out (or is carrying out). */
+  restore?: ProcessingJobStatusRestore;
+  /** What the operator keeps to roll a failed change back (the last stable spec) and how the last change went. */
+  upgrade?: ProcessingJobStatusUpgrade;
+  /** The last ProcessingJobSnapshot of this job that Completed. */
+  lastSnapshot?: string;
+  /** When it was taken. */
+  lastSnapshotTime?: string;
   /** Ready, Progressing, Degraded, ConfigValid and, with spec.autoscaling, Autoscaling (metav1.Condition). */
   conditions?: ProcessingJobStatusConditionsItem[];
 }

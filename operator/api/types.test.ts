@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { crdPath, generatedTypesPath } from './paths.js';
+import { crdPath, generatedTypesPath, snapshotCrdPath, snapshotTypesPath } from './paths.js';
 import { generateTypes, loadCrdSchema, type JsonSchema } from './schema-to-ts.js';
 
 function walk(schema: JsonSchema, path: string, visit: (path: string, s: JsonSchema) => void): void {
@@ -13,6 +13,19 @@ describe('ProcessingJob API types', () => {
   it('match the CRD schema (regenerate with npx tsx operator/api/generate-types.ts)', () => {
     const expected = generateTypes(loadCrdSchema(crdPath));
     expect(readFileSync(generatedTypesPath, 'utf8')).toBe(expected);
+  });
+
+  it('match the snapshot CRD schema too', () => {
+    const expected = generateTypes(loadCrdSchema(snapshotCrdPath), 'ProcessingJobSnapshot', 'crds/processingjobsnapshots.sluice.dev.yaml');
+    expect(readFileSync(snapshotTypesPath, 'utf8')).toBe(expected);
+  });
+
+  it('describes every field of the snapshot API', () => {
+    const schema = loadCrdSchema(snapshotCrdPath);
+    const undocumented: string[] = [];
+    walk(schema.properties!.spec!, 'spec', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
+    walk(schema.properties!.status!, 'status', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
+    expect(undocumented).toEqual([]);
   });
 
   it('declares every spec and status field in the generated types', () => {

@@ -1,7 +1,9 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import type { ProcessingJobSpec, ProcessingJobStatus } from './types.generated.js';
+import type { ProcessingJobSnapshotSpec, ProcessingJobSnapshotStatus } from './snapshot-types.generated.js';
 
 export type * from './types.generated.js';
+export type * from './snapshot-types.generated.js';
 
 export const GROUP = 'sluice.dev';
 export const VERSION = 'v1alpha1';
@@ -16,6 +18,18 @@ export interface ProcessingJob {
   metadata: V1ObjectMeta & { name: string; namespace: string };
   spec: ProcessingJobSpec;
   status?: ProcessingJobStatus;
+}
+
+export const SNAPSHOT_KIND = 'ProcessingJobSnapshot';
+export const SNAPSHOT_PLURAL = 'processingjobsnapshots';
+
+/** A snapshot of a job's state (crds/processingjobsnapshots.sluice.dev.yaml). */
+export interface ProcessingJobSnapshot {
+  apiVersion: typeof API_VERSION;
+  kind: typeof SNAPSHOT_KIND;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: ProcessingJobSnapshotSpec;
+  status?: ProcessingJobSnapshotStatus;
 }
 
 export type Condition = NonNullable<ProcessingJobStatus['conditions']>[number];
@@ -34,3 +48,9 @@ export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const WORKER_APP = 'sluice-worker';
 export const MANAGER = 'sluice-operator';
+
+/** Labels and finalizer of snapshots. */
+export const LABEL_SNAPSHOT_ORIGIN = 'sluice.dev/snapshot-origin';
+export const FINALIZER_SNAPSHOT_FILES = 'sluice.dev/snapshot-files';
+/** Label of the task pods (snapshot, restore, delete) the operator runs on a job's volume. */
+export const LABEL_TASK = 'sluice.dev/task';

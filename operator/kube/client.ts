@@ -10,11 +10,25 @@ import {
   setHeaderOptions,
   type KubernetesObject,
   type V1ConfigMap,
+  type V1Job,
   type V1Lease,
+  type V1Pod,
   type V1PersistentVolumeClaim,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { GROUP, MANAGER, PLURAL, VERSION, type ProcessingJob, type ProcessingJobStatus } from '../api/types.js';
+import {
+  API_VERSION,
+  GROUP,
+  MANAGER,
+  PLURAL,
+  SNAPSHOT_KIND,
+  SNAPSHOT_PLURAL,
+  VERSION,
+  type ProcessingJob,
+  type ProcessingJobSnapshot,
+  type ProcessingJobSnapshotStatus,
+  type ProcessingJobStatus,
+} from '../api/types.js';
 
 /** The HTTP status of a failed API call, or undefined for a network error. */
 export function statusCode(err: unknown): number | undefined {
@@ -80,6 +94,48 @@ export class Kube {
       { group: GROUP, version: VERSION, plural: PLURAL, namespace: job.metadata.namespace, name: job.metadata.name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     )) as ProcessingJob;
+  }
+
+  async patchSnapshotStatus(snap: ProcessingJobSnapshot, status: ProcessingJobSnapshotStatus): Promise<ProcessingJobSnapshot> {
+    return (await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: SNAPSHOT_PLURAL, namespace: snap.metadata.namespace, name: snap.metadata.name, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as ProcessingJobSnapshot;
+  }
+
+  /** A merge patch of a snapshot's metadata (finalizers, owner references), guarded by its resourceVersion. */
+  async patchSnapshotMeta(snap: ProcessingJobSnapshot, metadata: Record<string, unknown>): Promise<ProcessingJobSnapshot> {
+    return (await this.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: SNAPSHOT_PLURAL,
+        namespace: snap.metadata.namespace,
+        name: snap.metadata.name,
+        body: { metadata: { ...metadata, resourceVersion: snap.metadata.resourceVersion } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as ProcessingJobSnapshot;
+  }
+
+  async createSnapshot(snap: Omit<ProcessingJobSnapshot, 'apiVersion' | 'kind'>): Promise<ProcessingJobSnapshot> {
+    return (await this.custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: SNAPSHOT_PLURAL,
+      namespace: snap.metadata.namespace,
+      body: { apiVersion: API_VERSION, kind: SNAPSHOT_KIND, ...snap },
+    })) as ProcessingJobSnapshot;
+  }
+
+  async deleteSnapshot(namespace: string, name: string): Promise<void> {
+    await this.orUndefined(() => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: SNAPSHOT_PLURAL, namespace, name }));
+  }
+
+  /** The pods of a task Job (their termination messages hold its result). */
+  async taskPods(job: V1Job): Promise<V1Pod[]> {
+    const list = await this.core.listNamespacedPod({ namespace: job.metadata!.namespace!, labelSelector: `batch.kubernetes.io/job-name=${job.metadata!.name!}` });
+    return list.items;
   }
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {

@@ -1,8 +1,25 @@
-import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { groupCommittedOffsets, topicEndOffsets, topicPartitionCount } from '../../lib/kafka/client.js';
 import { LagProbe } from '../observe/lag.js';
-import { API_VERSION, KIND, LABEL_JOB, LABEL_MANAGED_BY, LABEL_NAME, MANAGER, PLURAL, WORKER_APP, type ProcessingJob, type ProcessingJobStatus } from '../api/types.js';
+import {
+  API_VERSION,
+  KIND,
+  LABEL_JOB,
+  LABEL_MANAGED_BY,
+  LABEL_NAME,
+  MANAGER,
+  PLURAL,
+  SNAPSHOT_KIND,
+  SNAPSHOT_PLURAL,
+  WORKER_APP,
+  type ProcessingJob,
+  type ProcessingJobSnapshot,
+  type ProcessingJobStatus,
+} from '../api/types.js';
+import { ANNOTATION_TASK_SNAPSHOT } from '../render/tasks.js';
+import { StateOps } from '../reconcile/stateops.js';
+import { SnapshotReconciler } from '../snapshot/reconcile.js';
 import { describeError, type Kube } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
 import { InformerSet, type WatchedKind } from '../controller/informers.js';
@@ -38,6 +55,9 @@ const children: WatchedKind[] = [
 ];
 
 const keyOf = (namespace: string | undefined, name: string | undefined): string => `${namespace ?? ''}/${name ?? ''}`;
+/** Queue keys of snapshots carry a prefix; job keys are plain namespace/name. */
+const SNAPSHOT_KEY = 'snapshot:';
+const snapshotKey = (namespace: string | undefined, name: string | undefined): string => `${SNAPSHOT_KEY}${keyOf(namespace, name)}`;
 
 /** What a job update must change to be worth a reconcile: our own status writes are not. */
 const fingerprint = (job: ProcessingJob): string =>
@@ -45,9 +65,10 @@ const fingerprint = (job: ProcessingJob): string =>
 
 /**
  * The ProcessingJob wiring of the generic controller (controller/): informers
- * on ProcessingJobs and their children (handlers only enqueue keys), the
- * Kafka observers (observe/), the reconciler (reconcile/) run by the
- * controller loop. Started when this replica leads, stopped when it stops leading.
+ * on ProcessingJobs, their children, their snapshots and task Jobs (handlers
+ * only enqueue keys), the Kafka observers (observe/), the job reconciler
+ * (reconcile/) and the snapshot reconciler (snapshot/) run by one controller
+ * loop over one queue (snapshot keys carry a prefix). Started when this replica leads, stopped when it stops leading.
  */
 export class Controller {
   private readonly queue = new WorkQueue();
@@ -56,6 +77,9 @@ export class Controller {
   private readonly deployments: InformerSet<V1Deployment>;
   private readonly pods: InformerSet<V1Pod>;
   private readonly childCaches: Record<'ConfigMap' | 'Service' | 'PersistentVolumeClaim', InformerSet<KubernetesObject>>;
+  private readonly snapshots: InformerSet<ProcessingJobSnapshot>;
+  private readonly tasks: InformerSet<V1Job>;
+  private readonly snapshotReconciler: SnapshotReconciler;
   private readonly seen = new Map<string, string>();
   /** Statuses this replica wrote, until the watch delivers them (so a quick second reconcile does not write again). */
   private readonly written = new Map<string, ProcessingJob>();
@@ -79,16 +103,49 @@ export class Controller {
     this.deployments = childSets[0] as InformerSet<V1Deployment>;
     this.pods = childSets[1] as InformerSet<V1Pod>;
     this.childCaches = { ConfigMap: childSets[2]!, Service: childSets[3]!, PersistentVolumeClaim: childSets[4]! };
-    this.informers = [this.jobs, ...childSets];
+    this.snapshots = new InformerSet<ProcessingJobSnapshot>(kube.config, objects, { name: SNAPSHOT_PLURAL, apiVersion: API_VERSION, kind: SNAPSHOT_KIND, plural: SNAPSHOT_PLURAL }, ns, (snap) => this.onSnapshot(snap), log, options.relistMs);
+    this.tasks = new InformerSet<V1Job>(kube.config, objects, { name: 'jobs', apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs', labelSelector: managedSelector }, ns, (task) => this.onTask(task), log, options.relistMs);
+    this.informers = [this.jobs, ...childSets, this.snapshots, this.tasks];
     const probe = new PartitionProbe(options.partitionCounter ?? topicPartitionCount, (key) => this.queue.add(key), log);
     const lag = (this.lag = options.lagCheckMs > 0
       ? new LagProbe({ endOffsets: topicEndOffsets, committedOffsets: groupCommittedOffsets }, (key) => this.queue.add(key), log, options.lagCheckMs)
       : undefined);
+    const events = new EventRecorder(kube.core, options.identity, log);
+    const stateOps = new StateOps(
+      {
+        snapshot: (namespace, name) => this.snapshots.get(namespace, name),
+        snapshotsOf: (namespace, job) => this.snapshots.list(namespace).filter((s) => s.spec.jobName === job),
+        task: (namespace, name) => this.tasks.get(namespace, name),
+      },
+      {
+        apply: (object) => kube.apply(object),
+        taskPods: (task) => kube.taskPods(task),
+        createSnapshot: async (snap) => kube.createSnapshot(snap),
+        deleteSnapshot: (namespace, name) => kube.deleteSnapshot(namespace, name),
+      },
+    );
+    this.snapshotReconciler = new SnapshotReconciler({
+      view: {
+        snapshot: (namespace, name) => this.snapshots.get(namespace, name),
+        job: (namespace, name) => this.jobs.get(namespace, name),
+        task: (namespace, name) => this.tasks.get(namespace, name),
+      },
+      writer: {
+        apply: (object) => kube.apply(object),
+        taskPods: (task) => kube.taskPods(task),
+        patchSnapshotStatus: (snap, status) => kube.patchSnapshotStatus(snap, status),
+        patchSnapshotMeta: (snap, metadata) => kube.patchSnapshotMeta(snap, metadata),
+      },
+      events,
+      workerImage: options.workerImage,
+      log,
+    });
     this.reconciler = new Reconciler({
+      stateOps,
       progress: lag ? (job, secrets) => lag.lookup(job, secrets) : undefined,
       view: this.view(),
       writer: this.writer(),
-      events: new EventRecorder(kube.core, options.identity, log),
+      events,
       partitions: (job, secrets: ReadonlyMap<string, V1Secret>) => probe.lookup(job, secrets),
       workerImage: options.workerImage,
       log,
@@ -96,8 +153,9 @@ export class Controller {
     this.loop = new ControllerLoop(
       this.queue,
       (key) => {
-        const [namespace, name] = key.split('/') as [string, string];
-        return this.reconciler.reconcile(namespace, name);
+        const isSnapshot = key.startsWith(SNAPSHOT_KEY);
+        const [namespace, name] = key.slice(isSnapshot ? SNAPSHOT_KEY.length : 0).split('/') as [string, string];
+        return isSnapshot ? this.snapshotReconciler.reconcile(namespace, name) : this.reconciler.reconcile(namespace, name);
       },
       log,
       {
@@ -119,6 +177,21 @@ export class Controller {
     if (this.seen.get(key) === fp && this.jobs.get(job.metadata.namespace, job.metadata.name)) return;
     this.seen.set(key, fp);
     this.queue.add(key);
+  }
+
+  private onSnapshot(snap: ProcessingJobSnapshot): void {
+    this.queue.add(snapshotKey(snap.metadata.namespace, snap.metadata.name));
+    this.queue.add(keyOf(snap.metadata.namespace, snap.spec?.jobName));
+  }
+
+  /** A task Job changed: its job, and the snapshot it works for, look again. */
+  private onTask(task: V1Job): void {
+    const ns = task.metadata?.namespace;
+    const job = task.metadata?.labels?.[LABEL_JOB];
+    if (job) this.queue.add(keyOf(ns, job));
+    for (const ref of task.metadata?.ownerReferences ?? []) if (ref.kind === SNAPSHOT_KIND) this.queue.add(snapshotKey(ns, ref.name));
+    const named = task.metadata?.annotations?.[ANNOTATION_TASK_SNAPSHOT];
+    if (named) this.queue.add(snapshotKey(ns, named));
   }
 
   private onChild(obj: KubernetesObject): void {
@@ -176,6 +249,7 @@ export class Controller {
     await Promise.all(this.informers.map((i) => i.start()));
     this.log.info({ namespaces: this.options.namespaces.length ? this.options.namespaces : 'all', jobs: this.jobs.list().length }, 'caches synced; reconciling');
     for (const job of this.jobs.list()) this.queue.add(keyOf(job.metadata.namespace, job.metadata.name));
+    for (const snap of this.snapshots.list()) this.queue.add(snapshotKey(snap.metadata.namespace, snap.metadata.name));
     this.loop.start(this.options.concurrency);
     this.metricsTimer = setInterval(() => this.updateGauges(), 5_000);
     this.metricsTimer.unref();

@@ -13,7 +13,8 @@ import type { ReconcileResult } from '../controller/loop.js';
 import type { EventType } from '../kube/events.js';
 import { childNames } from '../render/paths.js';
 import { hashOf, render, selectorString, type Children } from '../render/render.js';
-import { conditionOf, deriveStatus, nextPendingCheck, statusChanged, type Validation } from './status.js';
+import { conditionOf, deploymentProgress, deriveStatus, mergeConditions, nextPendingCheck, podProblem, statusChanged, type Validation } from './status.js';
+import type { StateOps, StatePlan } from './stateops.js';
 import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
 
 /** What a reconcile reads from the informer caches. */
@@ -42,6 +43,8 @@ export interface ReconcilerDeps {
   partitions: PartitionLookup;
   workerImage: string;
   log: Logger;
+  /** Snapshots, restores and upgrades (stateops.ts); absent: none. */
+  stateOps?: StateOps;
   /** Consumer lag and last checkpoint as last read from Kafka (lag.ts); absent: not reported. */
   progress?: (job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>) => Progress;
   now?: () => Date;
@@ -69,6 +72,22 @@ export const isPaused = (job: ProcessingJob): boolean => job.metadata.annotation
  * Children are removed by the garbage collector through owner references: no
  * finalizer, so nothing can block a deletion.
  */
+/** The children of the spec the plan runs (a rollback's, or the job's own), stopped while a restore runs. */
+function renderPlanned(job: ProcessingJob, ctx: Parameters<typeof render>[1], plan: StatePlan | undefined): Children {
+  const children = render(plan ? { ...job, spec: plan.spec } : job, ctx);
+  if (plan?.stopWorkers) {
+    children.replicas = 0;
+    children.deployment.spec!.replicas = 0;
+  }
+  return children;
+}
+
+/** The earliest of the delays (undefined: none asked). */
+function soonest(...waits: Array<number | undefined>): ReconcileResult {
+  const requeueAfterMs = Math.min(...waits.map((w) => w ?? Infinity));
+  return Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {};
+}
+
 export class Reconciler {
   private readonly now: () => Date;
   /**
@@ -94,26 +113,57 @@ export class Reconciler {
       await this.writeStatus(job, checked.validation, undefined, this.deps.view.deployment(namespace, childNames(name).deployment));
       return { requeueAfterMs: RECHECK_MS };
     }
-    const children = render(job, { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate });
-    let deployment: V1Deployment;
+    const ctx = { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate };
+    const progress = this.deps.progress?.(job, checked.secrets);
+    const plan = await this.planStateOps(job, ctx, progress);
+    const children = renderPlanned(job, ctx, plan);
+    const applied = await this.applyOrRefuse(job, children, plan);
+    if ('refused' in applied) return applied.refused;
+    for (const e of plan?.events ?? []) this.deps.events.record(job, e.type, e.reason, e.message);
+    const pods = await this.writeStatus(job, checked.validation, children, applied.deployment, false, progress, plan);
+    const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
+    return soonest(pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined, plan?.requeueAfterMs);
+  }
+
+  /** Applies the children and runs the plan's actions; a child the API server refuses (400, 422) is the spec's problem, said in ConfigValid. */
+  private async applyOrRefuse(job: ProcessingJob, children: Children, plan: StatePlan | undefined): Promise<{ deployment: V1Deployment } | { refused: ReconcileResult }> {
     try {
-      deployment = await this.applyChildren(job, children);
+      const deployment = await this.applyChildren(job, children, plan?.stopWorkers);
+      await plan?.act();
+      return { deployment };
     } catch (err) {
       const code = statusCode(err);
       if (code === 400 || code === 422) {
         const message = `the API server refused a child of this job: ${describeError(err)}`;
-        await this.writeStatus(job, { state: 'invalid', reason: 'ChildRejected', message }, children, this.deps.view.deployment(namespace, children.deployment.metadata!.name!));
-        return { requeueAfterMs: REJECTED_RECHECK_MS };
+        const current = this.deps.view.deployment(job.metadata.namespace, children.deployment.metadata!.name!);
+        await this.writeStatus(job, { state: 'invalid', reason: 'ChildRejected', message }, children, current);
+        return { refused: { requeueAfterMs: REJECTED_RECHECK_MS } };
       }
       this.deps.events.record(job, 'Warning', 'ApplyFailed', `could not apply the children: ${describeError(err)}`);
       throw err;
     }
-    const progress = this.deps.progress?.(job, checked.secrets);
-    const pods = await this.writeStatus(job, checked.validation, children, deployment, false, progress);
-    const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
-    const waits = [pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined];
-    const requeueAfterMs = Math.min(...waits.map((w) => w ?? Infinity));
-    return Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {};
+  }
+
+  /** What the state operations need: the rollout of the spec as written (is it what runs, and Ready?). */
+  private async planStateOps(job: ProcessingJob, ctx: Parameters<typeof render>[1], progress: Progress | undefined): Promise<StatePlan | undefined> {
+    if (!this.deps.stateOps) return undefined;
+    const ns = job.metadata.namespace;
+    const now = this.now();
+    const wanted = render(job, ctx);
+    const current = this.deps.view.deployment(ns, childNames(job.metadata.name).deployment);
+    const pods = this.deps.view.pods(ns, job.metadata.name);
+    const template = current?.spec?.template;
+    const runsWanted =
+      template?.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] === wanted.configHash && template?.spec?.containers?.[0]?.image === wanted.image;
+    const dp = deploymentProgress(current, wanted.replicas);
+    return this.deps.stateOps.plan({
+      job,
+      pods,
+      rollout: { settled: runsWanted && dp.settled, problem: podProblem(pods, job.spec.podPendingTimeoutSeconds, now) ?? dp.failure },
+      progress,
+      workerImage: this.deps.workerImage,
+      now,
+    });
   }
 
   private async paused(job: ProcessingJob): Promise<ReconcileResult> {
@@ -127,7 +177,7 @@ export class Reconciler {
   }
 
   /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
-  private async applyChildren(job: ProcessingJob, children: Children): Promise<V1Deployment> {
+  private async applyChildren(job: ProcessingJob, children: Children, stopped = false): Promise<V1Deployment> {
     const ns = job.metadata.namespace;
     const before = this.deps.view.deployment(ns, children.deployment.metadata!.name!);
     const view = this.deps.view;
@@ -138,7 +188,7 @@ export class Reconciler {
       this.applyIfChanged(job, children.service, view.child('Service', ns, children.service.metadata!.name!)),
     ]);
     const after = (await this.applyIfChanged(job, children.deployment, before)) ?? before!;
-    this.announce(job, before, children);
+    this.announce(job, before, children, stopped);
     return after;
   }
 
@@ -154,14 +204,14 @@ export class Reconciler {
   }
 
   /** Events for what changed, from the Deployment as it was before the apply. */
-  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children): void {
+  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children, stopped: boolean): void {
     const rec = (reason: string, message: string): void => this.deps.events.record(job, 'Normal', reason, message);
     const name = children.deployment.metadata!.name!;
     if (!before) {
       rec('Created', `Created worker Deployment ${name} with ${children.replicas} replicas, ConfigMap, checkpoint PVC and metrics Service`);
       return;
     }
-    this.announceScale(job, before.spec?.replicas ?? 0, children.replicas, name, rec);
+    this.announceScale(job, before.spec?.replicas ?? 0, children.replicas, name, stopped, rec);
     const oldAnnotations = before.spec?.template?.metadata?.annotations ?? {};
     const oldHash = oldAnnotations[ANNOTATION_CONFIG_HASH];
     if (oldHash && oldHash !== children.configHash) rec('ConfigChanged', `Rolling the workers: worker configuration changed (hash ${oldHash} -> ${children.configHash})`);
@@ -169,9 +219,10 @@ export class Reconciler {
     if (nonce && nonce !== oldAnnotations[ANNOTATION_RESTART_NONCE]) rec('Restarting', `Rolling the workers: spec.restartNonce changed to '${nonce}'`);
   }
 
-  private announceScale(job: ProcessingJob, from: number, to: number, name: string, rec: (reason: string, message: string) => void): void {
+  private announceScale(job: ProcessingJob, from: number, to: number, name: string, stopped: boolean, rec: (reason: string, message: string) => void): void {
     if (from === to) return;
-    if (to === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${from} to 0; checkpoints kept`);
+    if (to === 0 && stopped) rec('StoppedForRestore', `Scaled worker Deployment ${name} from ${from} to 0 while its state is restored`);
+    else if (to === 0 && job.spec.suspend) rec('Suspended', `Suspended: scaled worker Deployment ${name} from ${from} to 0; checkpoints kept`);
     else if (from === 0 && job.status?.phase === 'Suspended') rec('Resumed', `Resumed: scaled worker Deployment ${name} from 0 to ${to}`);
     else rec('Scaled', `Scaled worker Deployment ${name} from ${from} to ${to}`);
   }
@@ -183,6 +234,7 @@ export class Reconciler {
     deployment: V1Deployment | undefined,
     paused = false,
     progress?: Progress,
+    plan?: StatePlan,
   ): Promise<V1Pod[]> {
     const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
     const status = deriveStatus({
@@ -198,10 +250,19 @@ export class Reconciler {
       progress,
       now: this.now(),
     });
+    if (plan) this.applyPlanStatus(job, status, plan);
     if (!statusChanged(job.status, status)) return pods;
     this.announceTransitions(job, status);
     await this.deps.writer.patchJobStatus(job, status);
     return pods;
+  }
+
+  /** The state operations' part of the status: their fields, and their condition merged beside the others. */
+  private applyPlanStatus(job: ProcessingJob, status: ProcessingJobStatus, plan: StatePlan): void {
+    for (const [k, v] of Object.entries(plan.status)) if (v !== undefined) (status as Record<string, unknown>)[k] = v;
+    if (!plan.condition) return;
+    const previous = job.status?.conditions;
+    status.conditions = [...(status.conditions ?? []), ...mergeConditions(previous, [plan.condition], status.observedGeneration ?? 0, this.now())];
   }
 
   private announceTransitions(job: ProcessingJob, next: ProcessingJobStatus): void {

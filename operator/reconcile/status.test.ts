@@ -93,3 +93,29 @@ describe('deriveStatus', () => {
     expect(bounded('x'.repeat(5000))).toHaveLength(1024);
   });
 });
+
+describe('worker reasons from termination messages', () => {
+  it('names state a worker refused, with what to do, instead of a bare crash loop', () => {
+    const pod = {
+      metadata: { name: 'churn-worker-1' },
+      status: {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'worker',
+            ready: false,
+            restartCount: 3,
+            image: 'sluice',
+            imageID: '',
+            state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
+            lastState: { terminated: { exitCode: 3, message: 'StateIncompatible: the checkpoint of partition 2 cannot be used: ... To go on: restore a snapshot' } },
+          },
+        ],
+      },
+    };
+    expect(podProblem([pod as never], 300, new Date())).toEqual({
+      reason: 'StateIncompatible',
+      message: 'pod churn-worker-1: the checkpoint of partition 2 cannot be used: ... To go on: restore a snapshot',
+    });
+  });
+});

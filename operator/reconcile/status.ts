@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { Condition, ConditionType, Phase, ProcessingJob, ProcessingJobStatus } from '../api/types.js';
 
@@ -29,13 +29,23 @@ const waitingReasons = new Set([
   'RunContainerError',
 ]);
 
+/** Reasons a worker gives in its termination message (`Reason: what to do`) that name the problem better than a crash loop. */
+const workerReasons = new Set(['StateIncompatible']);
+
+/** What the worker said it stopped for, when it names a reason of its own (`StateIncompatible: ...`). */
+function saidByWorker(pod: V1Pod, cs: V1ContainerStatus): PodProblem | undefined {
+  const said = /^([A-Z][A-Za-z]+): ([\s\S]+)$/.exec(cs.lastState?.terminated?.message?.trim() ?? '');
+  if (!said || !workerReasons.has(said[1]!)) return undefined;
+  return { reason: said[1]!, message: `pod ${pod.metadata?.name ?? '?'}: ${said[2]!}` };
+}
+
 function waitingProblem(pod: V1Pod): PodProblem | undefined {
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   for (const cs of statuses) {
     const waiting = cs.state?.waiting;
     if (!waiting?.reason || !waitingReasons.has(waiting.reason)) continue;
     const detail = waiting.message ? `: ${waiting.message}` : '';
-    return { reason: waiting.reason, message: `pod ${pod.metadata?.name ?? '?'} container ${cs.name} is ${waiting.reason}${detail}` };
+    return saidByWorker(pod, cs) ?? { reason: waiting.reason, message: `pod ${pod.metadata?.name ?? '?'} container ${cs.name} is ${waiting.reason}${detail}` };
   }
   return undefined;
 }
@@ -107,7 +117,7 @@ function rolledOut(d: V1Deployment, desired: number): boolean {
   );
 }
 
-function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
+export function deploymentProgress(d: V1Deployment | undefined, desired: number): { settled: boolean; failure?: PodProblem } {
   if (!d) return { settled: false };
   const failure = d.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   return {

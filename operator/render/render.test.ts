@@ -55,10 +55,13 @@ describe('render', () => {
   // The worker fills the cart defaults (60 min, 0.75) from its job type's fragment: test/contract/worker-config.test.ts.
   it('passes a cart job its alerts, and spec.cart only as written', () => {
     const cfg = workerYaml(
-      render(job({ type: 'cart', alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] } }), ctx),
+      render(job({ type: 'cart', alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'], delivery: 'at-least-once' } }), ctx),
     );
     expect(cfg.cart).toBeUndefined();
-    expect(cfg.alerts).toEqual({ smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] });
+    expect(cfg.alerts).toEqual({ smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'], delivery: 'at-least-once' });
+    // Defaults are not written out, so existing jobs keep their config hash; another skew is.
+    expect(cfg.eventTime).toBeUndefined();
+    expect(workerYaml(render(job({ eventTime: { maxFutureSkewSeconds: 60 } }), ctx)).eventTime).toEqual({ maxFutureSkewSeconds: 60 });
   });
 
   it('scales the Deployment to parallelism, and to zero when suspended', () => {
@@ -93,7 +96,7 @@ describe('render', () => {
         type: 'cart',
         kafka: { bootstrapServers: ['k:9093'], sasl: { mechanism: 'plain', secretName: 'kafka-creds', usernameKey: 'u', passwordKey: 'p' } },
         redis: { host: 'redis', passwordSecret: { name: 'redis-creds', key: 'pw' } },
-        alerts: { smtp: { host: 'mail', port: 587, secure: false, secretName: 'smtp-creds' }, from: 'a@x.io', to: ['b@x.io'] },
+        alerts: { smtp: { host: 'mail', port: 587, secure: false, secretName: 'smtp-creds' }, from: 'a@x.io', to: ['b@x.io'], delivery: 'at-most-once' },
       }),
       ctx,
     );

@@ -73,7 +73,7 @@ function ownerReference(job: ProcessingJob): V1OwnerReference {
   };
 }
 
-function meta(job: ProcessingJob, name: string, owned = true): V1ConfigMap['metadata'] {
+export function meta(job: ProcessingJob, name: string, owned = true): V1ConfigMap['metadata'] {
   return {
     name,
     namespace: job.metadata.namespace,
@@ -90,7 +90,7 @@ const secretEnv = (name: string, secret: string, key: string): V1EnvVar => ({
 });
 
 /** Credentials reach the worker as env vars from secretKeyRefs: never copied, never in the ConfigMap. */
-function secretEnvVars(job: ProcessingJob): V1EnvVar[] {
+export function secretEnvVars(job: ProcessingJob): V1EnvVar[] {
   const { kafka, redis, alerts } = job.spec;
   const env: V1EnvVar[] = [];
   if (kafka.sasl) {
@@ -148,7 +148,7 @@ function modelMount(job: ProcessingJob, securityContext: V1Container['securityCo
   }
 }
 
-function tlsMount(job: ProcessingJob): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+export function tlsMount(job: ProcessingJob): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const secretName = job.spec.kafka.tls?.enabled ? job.spec.kafka.tls.secretName : undefined;
   if (!secretName) return { volumes: [], mounts: [] };
   return {
@@ -157,7 +157,10 @@ function tlsMount(job: ProcessingJob): { volumes: V1Volume[]; mounts: V1VolumeMo
   };
 }
 
-const containerSecurity: V1Container['securityContext'] = {
+/** The pod security context of workers and task pods (same user, so both read and write the checkpoint volume). */
+export const podSecurity = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } };
+
+export const containerSecurity: V1Container['securityContext'] = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
@@ -240,7 +243,7 @@ function renderDeployment(job: ProcessingJob, image: string, configHash: string,
           // Workers need no API access; the final checkpoint on SIGTERM needs time.
           automountServiceAccountToken: false,
           terminationGracePeriodSeconds: 60,
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: podSecurity,
           ...(t?.serviceAccountName ? { serviceAccountName: t.serviceAccountName } : {}),
           ...(t?.priorityClassName ? { priorityClassName: t.priorityClassName } : {}),
           ...(t?.nodeSelector ? { nodeSelector: t.nodeSelector } : {}),

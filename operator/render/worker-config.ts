@@ -8,6 +8,9 @@ import { paths } from './paths.js';
 /** The worker's metrics port: the worker configuration's default, which the pod's port and probes name. */
 export const METRICS_PORT = commonSchema.properties.metrics.properties.port.default;
 
+/** The worker's future-skew bound when the spec keeps the default (then not written out). */
+const DEFAULT_SKEW = commonSchema.properties.eventTime.properties.maxFutureSkewSeconds.default;
+
 /** The consumer group the job's workers join. */
 export const consumerGroup = (job: ProcessingJob): string => job.spec.kafka.consumerGroup ?? consumerGroupOf(job.metadata);
 
@@ -53,7 +56,6 @@ function kafkaTls(job: ProcessingJob, ctx: RenderContext): CommonConfig['kafka']
 export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): WorkerDocument {
   const { spec, metadata } = job;
   const tls = kafkaTls(job, ctx);
-  const model = modelPath(spec.model);
   const config: WorkerDocument = {
     job: { name: metadata.name, namespace: metadata.namespace, type: spec.type },
     kafka: {
@@ -66,27 +68,51 @@ export function renderWorkerConfig(job: ProcessingJob, ctx: RenderContext): Work
       ...(tls ? { tls } : {}),
       ...(spec.kafka.sasl ? { sasl: { mechanism: spec.kafka.sasl.mechanism } } : {}),
     },
-    redis: {
-      host: spec.redis.host,
-      port: spec.redis.port,
-      db: spec.redis.db,
-      keyPrefix: spec.redis.keyPrefix,
-      ...(spec.redis.ttlSeconds > 0 ? { ttlSeconds: spec.redis.ttlSeconds } : {}),
-      ...(spec.redis.tls ? { tls: true } : {}),
-    },
-    model: {
-      ...(model ? { path: model } : {}),
-      ...(spec.model?.threshold !== undefined ? { threshold: spec.model.threshold } : {}),
-    },
+    redis: redisSection(spec.redis),
+    model: modelSection(spec.model),
     checkpoint: { dir: paths.checkpoints, intervalSeconds: spec.checkpoint.intervalSeconds },
-    // Memory is the worker's default: only the disk backend is written out (existing jobs keep their config hash).
-    ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
+    ...optionalSections(spec),
     metrics: { port: METRICS_PORT },
   };
   if (spec.cart) config.cart = { ...spec.cart };
   if (spec.alerts) {
     const { smtp } = spec.alerts;
-    config.alerts = { smtp: { host: smtp.host, port: smtp.port, secure: smtp.secure }, from: spec.alerts.from, to: spec.alerts.to };
+    config.alerts = {
+      smtp: { host: smtp.host, port: smtp.port, secure: smtp.secure },
+      from: spec.alerts.from,
+      to: spec.alerts.to,
+      // Only when not the default (existing jobs keep their config hash).
+      ...(spec.alerts.delivery === 'at-least-once' ? { delivery: 'at-least-once' as const } : {}),
+    };
   }
   return config;
+}
+
+function redisSection(redis: ProcessingJob['spec']['redis']): WorkerDocument['redis'] {
+  return {
+    host: redis.host,
+    port: redis.port,
+    db: redis.db,
+    keyPrefix: redis.keyPrefix,
+    ...(redis.ttlSeconds > 0 ? { ttlSeconds: redis.ttlSeconds } : {}),
+    ...(redis.tls ? { tls: true } : {}),
+  };
+}
+
+function modelSection(spec: ProcessingJobSpecModel | undefined): NonNullable<WorkerDocument['model']> {
+  const model = modelPath(spec);
+  return {
+    ...(model ? { path: model } : {}),
+    ...(spec?.threshold !== undefined ? { threshold: spec.threshold } : {}),
+  };
+}
+
+/** The sections written only when they differ from the worker's default, so that existing jobs keep their config hash. */
+function optionalSections(spec: ProcessingJob['spec']): Pick<WorkerDocument, 'state' | 'eventTime'> {
+  return {
+    // Memory is the worker's default: only the disk backend is written out.
+    ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
+    // An older CRD has no eventTime block.
+    ...((spec.eventTime?.maxFutureSkewSeconds ?? DEFAULT_SKEW) !== DEFAULT_SKEW ? { eventTime: { maxFutureSkewSeconds: spec.eventTime.maxFutureSkewSeconds } } : {}),
+  };
 }

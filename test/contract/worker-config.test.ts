@@ -90,11 +90,13 @@ describe('one ProcessingJob, three ways to start its worker', () => {
   });
 
   it('gives a cart job that leaves spec.cart out its window and threshold defaults (60 min, 0.75) and its alerts', () => {
-    const spec = { type: 'cart' as const, kafka: { bootstrapServers: ['kafka:9092'] }, redis: { host: 'redis' }, alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] } };
+    const spec = { type: 'cart' as const, kafka: { bootstrapServers: ['kafka:9092'] }, redis: { host: 'redis' }, alerts: { smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'], delivery: 'at-most-once' as const } };
     const yaml = render(defaultedJob('cart', 'shop', spec), { workerImage: 'sluice:test' }).configMap.data!['worker.yaml']!;
     const config = resolveWorkerConfig(parse(yaml), {});
     expect(config.cart).toEqual({ abandonWindowMinutes: 60, abandonThreshold: 0.75 });
-    expect(config.alerts).toEqual({ smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'] });
+    expect(config.alerts).toEqual({ smtp: { host: 'mail', port: 25, secure: false }, from: 'a@x.io', to: ['b@x.io'], delivery: 'at-most-once' });
+    // The default is not written out (existing jobs keep their config hash): the worker's default is the CRD's.
+    expect((parse(yaml) as { alerts: object }).alerts).not.toHaveProperty('delivery');
   });
 });
 
@@ -116,7 +118,7 @@ describe('defaults have one source', () => {
     }
     // The test bites: the defaults a user sees in `kubectl explain` are among those compared.
     expect(new Set(compared)).toEqual(
-      new Set(['kafka.topic', 'kafka.startFrom', 'redis.port', 'redis.db', 'redis.keyPrefix', 'checkpoint.intervalSeconds', 'cart.abandonWindowMinutes', 'cart.abandonThreshold', 'alerts.smtp.port', 'alerts.smtp.secure', 'state.backend', 'state.cacheMiB']),
+      new Set(['kafka.topic', 'kafka.startFrom', 'redis.port', 'redis.db', 'redis.keyPrefix', 'checkpoint.intervalSeconds', 'cart.abandonWindowMinutes', 'cart.abandonThreshold', 'alerts.smtp.port', 'alerts.smtp.secure', 'alerts.delivery', 'eventTime.maxFutureSkewSeconds', 'state.backend', 'state.cacheMiB']),
     );
   });
 });

@@ -44,12 +44,10 @@ describe('the Helm chart (no cluster needed)', () => {
     expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
-  it('ships the same CRD as crds/ (cp crds/processingjobs.sluice.dev.yaml charts/sluice/crds/ after changing it)', () => {
+  it('ships the same CRDs as crds/ (cp crds/*.yaml charts/sluice/crds/ after changing them)', () => {
     const files = readdirSync(join(chart, 'crds'));
-    expect(files).toEqual(['processingjobs.sluice.dev.yaml']);
-    expect(readFileSync(join(chart, 'crds', files[0]!), 'utf8')).toBe(
-      readFileSync(join(repoRoot, 'crds', 'processingjobs.sluice.dev.yaml'), 'utf8'),
-    );
+    expect(files).toEqual(['processingjobs.sluice.dev.yaml', 'processingjobsnapshots.sluice.dev.yaml']);
+    for (const file of files) expect(readFileSync(join(chart, 'crds', file), 'utf8')).toBe(readFileSync(join(repoRoot, 'crds', file), 'utf8'));
   });
 
   it('defaults to a production-safe operator: 2 replicas, leader election, probes, limits, non-root, read-only, PDB', async () => {
@@ -73,14 +71,14 @@ describe('the Helm chart (no cluster needed)', () => {
     expect(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).toEqual(['sluice-metrics']);
   });
 
-  it('grants cluster-wide least privilege by default: no wildcards, no deletes, Secrets by name only', async () => {
+  it('grants cluster-wide least privilege by default: no wildcards, no deletes but of snapshots it retires, Secrets by name only', async () => {
     const objects = await template();
     const role = objects.find((o) => o.kind === 'ClusterRole')!;
     expect(objects.filter((o) => o.kind === 'Role').map((o) => o.metadata.name)).toEqual(['sluice-leader-election']);
     for (const rule of role.rules!) {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
-      expect(rule.verbs).not.toContain('delete');
+      if (!rule.resources.includes('processingjobsnapshots')) expect(rule.verbs).not.toContain('delete');
     }
     const secrets = role.rules!.find((r) => r.resources.includes('secrets'))!;
     expect(secrets.verbs).toEqual(['get']);

@@ -32,6 +32,8 @@ type Crd = {
 function chartCopy(dir: string, old: boolean): string {
   const chart = join(work, dir);
   cpSync(join(repoRoot, 'charts', 'sluice'), chart, { recursive: true });
+  // Only the renamed ProcessingJob CRD: the real snapshot CRD belongs to the other tests.
+  rmSync(join(chart, 'crds', 'processingjobsnapshots.sluice.dev.yaml'), { force: true });
   const file = join(chart, 'crds', 'processingjobs.sluice.dev.yaml');
   const crd = parse(readFileSync(file, 'utf8')) as Crd;
   crd.metadata.name = crdName;

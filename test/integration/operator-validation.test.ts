@@ -37,7 +37,11 @@ const refused: [string, Spec, string][] = [
   ['model path escaping the volume', { ...base(), model: { source: 'pvc', pvc: { claimName: 'm', path: '../etc/passwd' } } }, "spec.model.pvc.path must be relative to the volume root and must not contain '..'"],
   ['checkpoint size that is no quantity', { ...base(), checkpoint: { size: 'lots' } }, 'spec.checkpoint.size must be a positive quantity'],
   ['checkpoint interval of zero', { ...base(), checkpoint: { intervalSeconds: 0 } }, 'spec.checkpoint.intervalSeconds'],
-  ['CPU request that is no quantity', { ...base(), resources: { requests: { cpu: 'lots' } } }, 'spec.resources.requests.cpu'],
+  ['a restore with neither snapshot nor offsets', { ...base(), restore: { id: 'r1' } }, 'spec.restore needs fromSnapshot, offsets, or both'],
+  ['an offset reset that does not say what happens to state', { ...base(), restore: { id: 'r1', offsets: { reset: 'earliest' } } }, 'spec.restore.offsets needs an explicit spec.restore.state (keep or drop)'],
+  ['an offset reset to a time without the time', { ...base(), restore: { id: 'r1', offsets: { reset: 'timestamp' }, state: 'drop' } }, "spec.restore.offsets.timestamp is required when reset is 'timestamp'"],
+  ['rollback without the snapshot before the change', { ...base(), upgrade: { rollback: true } }, 'spec.upgrade.rollback needs spec.upgrade.snapshotBeforeChange'],
+  ['CPU request that is no quantity', { ...base(), resources: { requests: { cpu: 'lots' } } }, 'spec.resources.requests[cpu]'],
   ['autoscaling minimum above its maximum', autoscaled({ minParallelism: 4, maxParallelism: 2 }), 'spec.autoscaling.minParallelism: Invalid value: spec.autoscaling.minParallelism must not exceed spec.autoscaling.maxParallelism'],
   ['autoscaling down to no worker on a running job', autoscaled({ minParallelism: 0 }), 'spec.autoscaling.minParallelism must be at least 1 while autoscaling is enabled'],
   [

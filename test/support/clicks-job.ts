@@ -129,5 +129,6 @@ class MilestoneStage implements OutputStage<Milestone> {
 export const clicks: JobDefinition<ClicksState, Milestone> = {
   config: clicksConfig,
   loadModel: async () => ({ version: 'none', score: async (_features, rows) => new Float32Array(rows) }),
-  create: ({ config, sink, state }) => ({ job: new ClicksJob((config.clicks as { every: number }).every, state), output: new MilestoneStage(sink) }),
+  job: ({ config, state }) => new ClicksJob((config.clicks as { every: number }).every, state),
+  output: ({ sink }) => new MilestoneStage(sink),
 };

@@ -18,7 +18,7 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { crdPath } from '../../operator/api/paths.js';
+import { crdPath, snapshotCrdPath } from '../../operator/api/paths.js';
 import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../../operator/api/types.js';
 import type { SpecInput } from '../../operator/api/sample.js';
 import { waitFor } from './wait.js';
@@ -47,15 +47,19 @@ export class TestCluster {
   }
 
   /** Installs (or updates) the CRD and waits until it is served. */
+  /** Installs (or updates) the CRDs (ProcessingJob, ProcessingJobSnapshot) and waits until they are served. */
   async installCrd(): Promise<void> {
-    const crd = parse(readFileSync(crdPath, 'utf8')) as V1CustomResourceDefinition;
+    const files = [crdPath, snapshotCrdPath];
     // Not through client-node: its typed serializer drops x-kubernetes-* schema fields (CEL rules) and defaults.
-    await this.kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=sluice-tests', '-f', crdPath);
+    await this.kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=sluice-tests', ...files.flatMap((f) => ['-f', f]));
     const ext = this.kc.makeApiClient(ApiextensionsV1Api);
-    await waitFor('CRD established', 30_000, async () => {
-      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
-      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    });
+    for (const file of files) {
+      const crd = parse(readFileSync(file, 'utf8')) as V1CustomResourceDefinition;
+      await waitFor(`CRD ${crd.metadata!.name!} established`, 30_000, async () => {
+        const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      });
+    }
   }
 
   async createNamespace(name: string): Promise<void> {

@@ -183,10 +183,14 @@ export async function readHashes(client: Redis, prefix: string, pattern: string)
     keys.push(...batch);
   } while (cursor !== '0');
   const out = new Map<string, Record<string, string>>();
-  const p = client.pipeline();
-  for (const k of keys) p.hgetall(k);
-  const results = (await p.exec()) ?? [];
-  keys.forEach((k, i) => out.set(k.slice(prefix.length), results[i][1] as Record<string, string>));
+  // Pipelines of at most 2000 keys: a run of many users does not build one huge reply.
+  for (let i = 0; i < keys.length; i += 2000) {
+    const slice = keys.slice(i, i + 2000);
+    const p = client.pipeline();
+    for (const k of slice) p.hgetall(k);
+    const results = (await p.exec()) ?? [];
+    slice.forEach((k, j) => out.set(k.slice(prefix.length), results[j][1] as Record<string, string>));
+  }
   return out;
 }
 

@@ -82,6 +82,25 @@ describe('Scorer', () => {
     await scorer.close();
   });
 
+  it('gives a row exactly the same score whatever batch it is in (the other rows, their number, its place)', async () => {
+    // What the bundled churn model printed differently, in the last digit, before
+    // batches were padded to whole blocks of rows.
+    const scorer = await Scorer.load(bundledModelPath('churn'), CHURN_FEATURES);
+    const F = CHURN_FEATURES.length;
+    let seed = 3;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let t = 0; t < 200; t++) {
+      const row = Float32Array.from({ length: F }, () => random() * 10);
+      const alone = (await scorer.score(row, 1))[0];
+      const rows = 1 + Math.floor(random() * 300);
+      const at = Math.floor(random() * rows);
+      const batch = Float32Array.from({ length: rows * F }, () => random() * 10);
+      batch.set(row, at * F);
+      expect((await scorer.score(batch, rows))[at], `row ${t} at ${at} of ${rows}`).toBe(alone);
+    }
+    await scorer.close();
+  });
+
   it('reads a batch from the middle of a larger buffer', async () => {
     const r = trained.churn;
     const F = CHURN_FEATURES.length;

@@ -31,7 +31,12 @@ const PROBABILITY_OUTPUTS = ['probability', 'probabilities', 'output_probability
  * its metadata equal to the job's features, in order; it must output
  * P(positive) as [batch], [batch, 1] or [batch, 2] (column 1 is taken).
  */
+/** Rows per block of the padded batches (see score). */
+const ROW_BLOCK = 64;
+
 export class Scorer {
+  private pad = new Float32Array(0);
+
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly inputName: string,
@@ -87,8 +92,22 @@ export class Scorer {
     if (features.length < rows * width) {
       throw new Error(`score: ${rows} rows need ${rows * width} values (${width} features each), got ${features.length}`);
     }
-    const data = features.length === rows * width ? features : features.subarray(0, rows * width);
-    const out = await this.session.run({ [this.inputName]: new ort.Tensor('float32', data, [rows, width]) });
+    // onnxruntime's matrix kernels work on blocks of rows, and a row in a partial
+    // block can come out a few ULPs apart from the same row in a full one: a
+    // user's score would then depend on which other users shared the poll (a
+    // rebalance, or a restart, would change the last printed digit). Padding to
+    // whole blocks of ROW_BLOCK rows computes every row the same way.
+    const padded = Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK;
+    let data: Float32Array;
+    if (padded === rows) {
+      data = features.length === rows * width ? features : features.subarray(0, rows * width);
+    } else {
+      if (this.pad.length < padded * width) this.pad = new Float32Array(padded * width);
+      data = this.pad.subarray(0, padded * width);
+      data.set(features.subarray(0, rows * width));
+      data.fill(0, rows * width);
+    }
+    const out = await this.session.run({ [this.inputName]: new ort.Tensor('float32', data, [padded, width]) });
     const values = out[this.outputName].data as Float32Array;
     if (this.outputColumns === 1) return values.length === rows ? values : values.slice(0, rows);
     const p = new Float32Array(rows);

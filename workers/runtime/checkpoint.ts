@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDirOf } from '../../lib/worker-config/names.js';
 import type { PartitionState, StreamJob } from './job.js';
-import { CheckpointError, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
+import { CheckpointError, DEFAULT_POLICY, IoGate, PartitionCheckpoints, type CheckpointOutcome } from '../state/checkpoints.js';
 
 export { CheckpointError, type CheckpointOutcome } from '../state/checkpoints.js';
 
@@ -28,6 +28,8 @@ export interface RestoredPartition<S> {
 export class CheckpointStore<S extends PartitionState = PartitionState> {
   readonly dir: string;
   private readonly partitions = new Map<number, PartitionCheckpoints>();
+  /** The worker's partitions write one at a time. */
+  private readonly gate = new IoGate();
 
   constructor(
     root: string,
@@ -46,7 +48,7 @@ export class CheckpointStore<S extends PartitionState = PartitionState> {
   private of(partition: number): PartitionCheckpoints {
     let p = this.partitions.get(partition);
     if (!p) {
-      p = new PartitionCheckpoints(this.dir, { jobType: this.job.type, topic: this.topic, partition, format: this.job.stateFormat });
+      p = new PartitionCheckpoints(this.dir, { jobType: this.job.type, topic: this.topic, partition, format: this.job.stateFormat }, DEFAULT_POLICY, this.gate);
       this.partitions.set(partition, p);
     }
     return p;

@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import type { UserEvent } from '../events/types.js';
 import { Delivery } from './delivery.js';
-import type { JobDefinition, ScoreModel } from './job.js';
+import { createJob, type JobDefinition, type ScoreModel } from './job.js';
 import { MemoryStore } from './memory-store.js';
 import { WorkerMetrics } from './metrics.js';
 import { Processor } from './processing.js';
@@ -60,7 +60,7 @@ export async function runJobInProcess(o: InProcessOptions): Promise<InProcessRun
   const store = o.store ?? new MemoryStore();
   const metrics = new WorkerMetrics({ job: `demo-${type}`, type }, false);
   const credentials = { kafka: {}, smtp: {} };
-  const { job, output } = o.definition.create({ config: o.config, model, sink: store, metrics: metrics.registry, logger, credentials, holder: `demo:${randomUUID()}`, state: { backend: 'memory' } });
+  const { job, output } = createJob(o.definition, { config: o.config, model, sink: store, metrics: metrics.registry, logger, credentials, holder: `demo:${randomUUID()}`, state: { backend: 'memory' } });
   const processor = new Processor(job, new Delivery({ sink: store, output, metrics, logger }), metrics);
   const batchSize = o.batchSize ?? 500;
   let stopped = false;

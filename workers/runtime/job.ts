@@ -86,10 +86,16 @@ export interface OutputStage<E> {
   close?(): void;
 }
 
-/** What a job type is given to build its job. */
-export interface JobContext {
+/** What a job type is given to build its job: enough to fold events into state (state tasks need no more). */
+export interface JobStateContext {
   config: WorkerConfig;
   model: ScoreModel;
+  /** Where the users' records live: memory, or the disk backend's local store. */
+  state: StateStore;
+}
+
+/** What a job type is given to build its output stage as well (a worker, the demo). */
+export interface JobContext extends JobStateContext {
   sink: ResultSink;
   /** The worker's metrics registry, for the job's own metrics. */
   metrics: Registry;
@@ -97,8 +103,6 @@ export interface JobContext {
   credentials: WorkerCredentials;
   /** Unique to this process: who holds an exactly-once claim. */
   holder: string;
-  /** Where the users' records live: memory, or the disk backend's local store. */
-  state: StateStore;
 }
 
 /** One job type, as registered (workers/jobs/registry.ts). */
@@ -107,7 +111,15 @@ export interface JobDefinition<S extends PartitionState = PartitionState, E = un
   readonly config: JobConfigFragment;
   /** Loads the model (a file, or the bundled one); refuses one whose inputs do not match the features. */
   loadModel(path: string | undefined): Promise<ScoreModel>;
-  create(ctx: JobContext): { job: StreamJob<S, E>; output?: OutputStage<E> };
+  /** The job: its state and how events change it. */
+  job(ctx: JobStateContext): StreamJob<S, E>;
+  /** Delivers the job's `emits`; absent for a type that only writes user hashes. */
+  output?(ctx: JobContext): OutputStage<E>;
+}
+
+/** The job of a definition and its output stage, as a worker or the demo runs them. */
+export function createJob<S extends PartitionState, E>(definition: JobDefinition<S, E>, ctx: JobContext): { job: StreamJob<S, E>; output?: OutputStage<E> } {
+  return { job: definition.job(ctx), output: definition.output?.(ctx) };
 }
 
 export function emptyOutputs<E = never>(): JobOutputs<E> {

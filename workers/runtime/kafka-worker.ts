@@ -6,8 +6,10 @@
  * from a point that matches the state exactly: nothing lost, nothing counted
  * twice. This class wires the duties together; each has its own module:
  * ownership and restore (partitions.ts), processing (processing.ts), delivery
- * with retry (delivery.ts), checkpoint scheduling (checkpointing.ts), the idle
- * clock (idle-clock.ts), dead letters (dead-letters.ts); shutdown is stop().
+ * with retry (delivery.ts), checkpoint scheduling and failures (checkpointing.ts),
+ * the idle clock (idle-clock.ts), dead letters (dead-letters.ts), the heartbeat
+ * and snapshot requests on the checkpoint volume (state-requests.ts); shutdown
+ * is stop().
  */
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../../lib/worker-config/config.js';
@@ -20,9 +22,10 @@ import { IdleClock } from './idle-clock.js';
 import type { OutputStage, PartitionState, StreamJob } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
 import { Partitions, type Owned } from './partitions.js';
-import { parseRecords, Processor } from './processing.js';
+import { DEFAULT_MAX_FUTURE_SKEW_SECONDS, parseRecords, Processor } from './processing.js';
 import { StoppedError } from './retry.js';
 import type { ResultSink } from './sink.js';
+import { defaultMemberId, StateRequests } from './state-requests.js';
 
 export { DLQ_HEADERS } from './dead-letters.js';
 
@@ -38,8 +41,10 @@ export interface KafkaWorkerOptions<S extends PartitionState, E> {
   /** A caught-up partition quiet this long has its event time moved by the wall clock (cart timers). */
   idleAfterMs?: number;
   tickMs?: number;
-  /** Kafka gave up for good: the process should exit and be restarted. */
+  /** Kafka gave up for good, or a checkpoint holds state this job cannot use: the process should exit. */
   onFatal?: (err: Error) => void;
+  /** This member's name in the heartbeat files on the checkpoint volume (default host-pid). */
+  memberId?: string;
 }
 
 export class KafkaWorker<S extends PartitionState, E = unknown> {
@@ -51,6 +56,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
   private readonly processor: Processor<S, E>;
   private readonly delivery: Delivery<E>;
   private readonly idle: IdleClock<S>;
+  private readonly requests: StateRequests<S>;
+  private readonly maxFutureSkewMs: number;
   private stopping = false;
   private fatal: Error | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -70,18 +77,26 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       seek: (p, offset) => this.consumer?.seek(p, offset),
       metrics: o.metrics,
       logger: o.logger,
+      onIncompatible: (partition, err) => {
+        if (this.fatal) return;
+        this.fatal = err;
+        this.log.fatal({ partition, code: err.code }, err.message);
+        this.o.onFatal?.(err);
+      },
     });
     this.checkpointing = new Checkpointing({
       store,
       intervalMs: o.config.checkpoint.intervalSeconds * 1000,
       holds: (owned) => this.partitions.holds(owned),
-      commit: (offsets) => this.consumer?.commit(offsets) ?? Promise.resolve(),
+      commit: (offsets) => this.consumer?.commit(offsets),
       metrics: o.metrics,
       logger: o.logger,
     });
     this.delivery = new Delivery({ sink: o.sink, output: o.output, metrics: o.metrics, logger: o.logger, shouldStop: () => this.stopping });
     this.processor = new Processor(o.job, this.delivery, o.metrics);
     this.idle = new IdleClock(o.job, o.idleAfterMs);
+    this.requests = new StateRequests({ root: o.config.checkpoint.dir, topic: k.topic, memberId: o.memberId ?? defaultMemberId(), job: o.job, partitions: this.partitions, logger: o.logger });
+    this.maxFutureSkewMs = (o.config.eventTime.maxFutureSkewSeconds ?? DEFAULT_MAX_FUTURE_SKEW_SECONDS) * 1000;
   }
 
   async start(): Promise<void> {
@@ -115,6 +130,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     if (this.fatal) return { ready: false, detail: `kafka consumer failed: ${this.fatal.message}` };
     if (this.stopping) return { ready: false, detail: 'stopping' };
     if (!this.partitions.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
+    const failing = this.checkpointing.failingDetail(this.partitions.all());
+    if (failing) return { ready: false, detail: failing };
     const pending = this.partitions.pendingDetail();
     if (pending) return { ready: false, detail: pending };
     return { ready: true, detail: `ready: partitions [${this.partitions.assignment.join(',')}] restored` };
@@ -138,6 +155,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     await this.partitions.lock(p).run(async () => {
       if (this.stopping || !this.partitions.assignment.includes(p)) return;
       const o = this.partitions.ensureOwned(p);
+      o.lastBatchAt = Date.now();
       if (batch.isStale()) return;
       const records = this.fromCheckpoint(o, batch.records);
       if (records === undefined) return;
@@ -169,7 +187,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
   /** Returns false when the batch was given up (stopping): its records will be read again. */
   private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
     const { topic, deadLetterTopic } = this.o.config.kafka;
-    const parsed = parseRecords(records);
+    const parsed = parseRecords(records, { now: Date.now(), maxFutureSkewMs: this.maxFutureSkewMs });
     const dead = parsed.invalid.map(({ record, reason }) => {
       this.log.debug({ partition: o.partition, offset: record.offset, reason }, 'malformed event to the dead-letter topic');
       return deadLetter(this.o.config.job.name, topic, o.partition, record, reason);
@@ -212,10 +230,11 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     }
   }
 
-  /** Periodic work: restore dropped partitions, learn end offsets, move idle event time, checkpoint. */
+  /** Periodic work: heartbeat and snapshot requests, restore dropped partitions, learn end offsets, move idle event time, checkpoint, commit. */
   private tick(): void {
     if (this.stopping || this.fatal) return;
     const now = Date.now();
+    this.requests.tick(now);
     this.partitions.restoreMissing();
     if (now - this.lastEndOffsetsAt >= 5_000 && this.admin) {
       this.lastEndOffsetsAt = now;
@@ -233,6 +252,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     for (const o of this.partitions.all()) {
       const lock = this.partitions.lock(o.partition);
       if (lock.busy) continue;
+      this.partitions.reseekIfStuck(o, now);
       void lock
         .run(() => this.idleWork(o))
         .catch((err: Error) => {
@@ -254,6 +274,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       }
     }
     this.checkpointing.maybe(o, now);
+    void this.checkpointing.commitDurable(o);
   }
 
   /** Shutdown: finishes the batch in hand, checkpoints every partition, commits, leaves the group. */
@@ -267,12 +288,14 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
         if (o.dirty) this.checkpointing.save(o);
       });
     }
+    // Not past a checkpoint that could not be written: a member without any checkpoint starts from the committed offset.
     const offsets = this.partitions
       .all()
-      .filter((o) => o.nextOffset >= 0)
+      .filter((o) => o.nextOffset >= 0 && !o.checkpointError)
       .map((o) => ({ partition: o.partition, offset: o.nextOffset }));
     await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
     await this.consumer?.stop();
+    this.requests.leave();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     this.log.info({ partitions: this.partitions.all().map((o) => o.partition), positions: Object.fromEntries(this.positions()) }, 'worker stopped: checkpoints written, left the group');

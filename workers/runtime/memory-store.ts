@@ -40,13 +40,18 @@ export class MemoryStore implements ResultSink {
     }
   }
 
-  async claimOnce(key: string, holder: string): Promise<OnceClaim> {
+  async claimOnce(key: string, holder: string, takeOver = false): Promise<OnceClaim> {
     const v = this.markers.get(key);
     if (v === undefined || v === 'failed' || v === holder) {
       this.markers.set(key, holder);
       return { kind: 'claimed' };
     }
-    return v === 'sent' ? { kind: 'sent' } : { kind: 'uncertain', holder: v };
+    if (v === 'sent') return { kind: 'sent' };
+    if (takeOver) {
+      this.markers.set(key, holder);
+      return { kind: 'taken-over', holder: v };
+    }
+    return { kind: 'uncertain', holder: v };
   }
 
   async finishOnce(key: string, holder: string, outcome: OnceOutcome, status?: { key: string; field: string }): Promise<void> {

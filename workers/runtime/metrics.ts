@@ -19,6 +19,7 @@ export class WorkerMetrics {
   readonly checkpointSeconds: Histogram;
   readonly checkpointBytes: Gauge<'partition'>;
   readonly lastCheckpoint: Gauge;
+  readonly checkpointFailures: Counter;
   readonly retries: Counter<'target'>;
   readonly assigned: Gauge;
   readonly restores: Counter;
@@ -51,6 +52,11 @@ export class WorkerMetrics {
     });
     this.checkpointBytes = new Gauge({ name: 'sluice_checkpoint_bytes', help: 'Size of the last checkpoint of each partition', labelNames: ['partition'], registers });
     this.lastCheckpoint = new Gauge({ name: 'sluice_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last checkpoint written', registers });
+    this.checkpointFailures = new Counter({
+      name: 'sluice_checkpoint_failures_total',
+      help: 'Checkpoint writes that failed (volume full...): the previous checkpoint is kept and the partition waits until one succeeds',
+      registers,
+    });
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });
     this.assigned = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions this worker owns', registers });
     this.restores = new Counter({ name: 'sluice_partition_restores_total', help: 'Partitions restored from a checkpoint (or started afresh)', registers });

@@ -4,6 +4,7 @@
  * restore failed, and the lock that serialises the work on one partition.
  */
 import type { Logger } from 'pino';
+import { StateIncompatibleError } from '../state/format.js';
 import type { CheckpointStore } from './checkpoint.js';
 import type { PartitionState, StreamJob } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -14,10 +15,18 @@ export interface Owned<S extends PartitionState> {
   /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
   nextOffset: number;
   seekedTo: number | undefined;
+  /** Why the last checkpoint write failed (volume full...), until one succeeds: /readyz says so. */
+  checkpointError?: string;
   /** End of the partition as last seen (batch or admin), -1 when unknown. */
   highWatermark: number;
   dirty: boolean;
   lastCheckpointAt: number;
+  /** Wall time of the last batch (or of the restore): a partition behind its end with no batch for long is sought again. */
+  lastBatchAt: number;
+  /** Next offset of the last durable checkpoint (-1: none), and the highest this owner committed to the group. */
+  durable: number;
+  committed: number;
+  committing: boolean;
   /** Event time and wall time when the partition last had events, for the idle clock. */
   idleBase: { watermark: number; wall: number } | undefined;
 }
@@ -46,6 +55,8 @@ export interface PartitionsOptions<S extends PartitionState> {
   seek: (partition: number, offset: number) => void;
   metrics: WorkerMetrics;
   logger: Logger;
+  /** A checkpoint holds state this job cannot use (another format): the worker must stop, never start the partition afresh. */
+  onIncompatible?: (partition: number, err: StateIncompatibleError) => void;
 }
 
 export class Partitions<S extends PartitionState> {
@@ -126,6 +137,8 @@ export class Partitions<S extends PartitionState> {
       .catch((err: Error) => {
         if (this.restoreErrors.get(partition) !== err.message) this.o.logger.error({ partition, err: err.message }, 'restore failed; retrying');
         this.restoreErrors.set(partition, err.message);
+        // Never start such a partition from zero behind the user's back: stop and say what to do.
+        if (err instanceof StateIncompatibleError) this.o.onIncompatible?.(partition, err);
       });
   }
 
@@ -141,7 +154,11 @@ export class Partitions<S extends PartitionState> {
       highWatermark: -1,
       dirty: false,
       lastCheckpointAt: Date.now(),
+      lastBatchAt: Date.now(),
       idleBase: undefined,
+      durable: cp ? cp.nextOffset : -1,
+      committed: -1,
+      committing: false,
     };
     if (cp) {
       this.o.seek(partition, cp.nextOffset);
@@ -162,6 +179,20 @@ export class Partitions<S extends PartitionState> {
     if (!pending.length) return undefined;
     const errors = pending.filter((p) => this.restoreErrors.has(p)).map((p) => `partition ${p}: ${this.restoreErrors.get(p)}`);
     return `restoring partitions ${pending.join(',')}${errors.length ? `; failing: ${errors.join('; ')}` : ''}`;
+  }
+
+  /**
+   * The consumer can resume a partition from the group's committed offset
+   * although its checkpoint (restored from a snapshot, or reset) is behind it;
+   * then no batch comes while the partition is behind its end. Seek to the
+   * checkpoint's offset again.
+   */
+  reseekIfStuck(o: Owned<S>, now: number): void {
+    if (o.nextOffset < 0 || o.highWatermark <= o.nextOffset || now - o.lastBatchAt < 3_000) return;
+    this.o.logger.info({ partition: o.partition, nextOffset: o.nextOffset, end: o.highWatermark }, 'no records while behind the end of the partition: seeking to the checkpoint offset again');
+    this.o.seek(o.partition, o.nextOffset);
+    o.seekedTo = o.nextOffset;
+    o.lastBatchAt = now;
   }
 
   /** Partitions owned now and the offset each resumes from, for tests and status. */

@@ -23,15 +23,41 @@ export interface ParsedBatch<R> {
   invalid: Array<{ record: R; reason: string }>;
 }
 
-export function parseRecords<R extends RawRecord>(records: readonly R[]): ParsedBatch<R> {
+/** How far ahead of the worker's clock an event may be dated when the config does not say (eventTime.maxFutureSkewSeconds). */
+export const DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300;
+
+/** The dead-letter reason of an event dated too far ahead. */
+export function futureReason(eventTime: number, now: number, skewMs: number): string {
+  const ahead = eventTime - now;
+  const human = ahead >= 2 * 86_400_000 ? `${Math.round(ahead / 86_400_000)} days` : ahead >= 7_200_000 ? `${Math.round(ahead / 3_600_000)} hours` : `${Math.round(ahead / 1000)} s`;
+  return (
+    `event_time: ${new Date(eventTime).toISOString()} is ${human} ahead of the worker's clock (${new Date(now).toISOString()}), ` +
+    `more than the allowed ${skewMs / 1000} s (eventTime.maxFutureSkewSeconds): it would move the partition's event time; check the producer's clock`
+  );
+}
+
+/** Events dated later than `now + maxFutureSkewMs` are refused (the Kafka worker's clock bound). */
+export interface FutureBound {
+  now: number;
+  maxFutureSkewMs: number;
+}
+
+/**
+ * Records into events; a record that is not an event, or (with `bound`) an
+ * event dated beyond the worker's clock plus the allowed skew, is invalid with
+ * its reason. One producer with a wrong clock must not move the partition's
+ * event time (a churn rescoring of every user, cart timers firing early).
+ */
+export function parseRecords<R extends RawRecord>(records: readonly R[], bound?: FutureBound): ParsedBatch<R> {
   const batch: ParsedBatch<R> = { events: [], timestamps: [], invalid: [] };
+  const latest = bound ? bound.now + bound.maxFutureSkewMs : Infinity;
   for (const record of records) {
     const parsed = parseEvent(record.value);
-    if (parsed.ok) {
+    if (!parsed.ok) batch.invalid.push({ record, reason: parsed.reason });
+    else if (parsed.event.eventTime > latest) batch.invalid.push({ record, reason: futureReason(parsed.event.eventTime, bound!.now, bound!.maxFutureSkewMs) });
+    else {
       batch.events.push(parsed.event);
       batch.timestamps.push(record.timestamp);
-    } else {
-      batch.invalid.push({ record, reason: parsed.reason });
     }
   }
   return batch;

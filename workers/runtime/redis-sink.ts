@@ -11,11 +11,16 @@ import type { UserWrite } from './job.js';
 import type { OnceClaim, OnceOutcome, RecordWrite, ResultSink } from './sink.js';
 
 // Claim when free or when the last attempt failed for sure; a holder may reclaim its own claim.
+// With ARGV[2] = '1' (at-least-once) any claim but 'sent' is taken over: 'over:<previous holder>'.
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
 if (not v) or v == 'failed' or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1])
   return 'claimed'
+end
+if v ~= 'sent' and ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 'over:' .. v
 end
 return v`;
 
@@ -105,10 +110,11 @@ export class RedisSink implements ResultSink {
     await execOrThrow(p);
   }
 
-  async claimOnce(key: string, holder: string): Promise<OnceClaim> {
-    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}${key}`, holder));
+  async claimOnce(key: string, holder: string, takeOver = false): Promise<OnceClaim> {
+    const result = String(await this.redis.eval(CLAIM, 1, `${this.prefix}${key}`, holder, takeOver ? '1' : '0'));
     if (result === 'claimed') return { kind: 'claimed' };
     if (result === 'sent') return { kind: 'sent' };
+    if (result.startsWith('over:')) return { kind: 'taken-over', holder: result.slice(5) };
     return { kind: 'uncertain', holder: result };
   }
 

@@ -20,6 +20,8 @@ export type OnceClaim =
   | { kind: 'claimed' }
   /** A previous run did it: a replay must not do it again. */
   | { kind: 'sent' }
+  /** At least once: an earlier attempt died while acting; this worker took the claim over and acts again. */
+  | { kind: 'taken-over'; holder: string }
   /** A previous attempt died while acting: it may have happened, so it is not done again. */
   | { kind: 'uncertain'; holder: string };
 
@@ -35,8 +37,12 @@ export interface ResultSink {
   writeUsers(writes: readonly UserWrite[]): Promise<void>;
   /** Other hashes (and the TTL), in one round trip. */
   writeRecords(records: readonly RecordWrite[]): Promise<void>;
-  /** Takes the marker `key` for `holder`: at most one holder, ever, once it is 'sent'. */
-  claimOnce(key: string, holder: string): Promise<OnceClaim>;
+  /**
+   * Takes the marker `key` for `holder`: at most one holder, ever, once it is
+   * 'sent'. `takeOver` (at-least-once delivery) also takes a marker whose
+   * holder died mid-act (or whose outcome was unknown).
+   */
+  claimOnce(key: string, holder: string, takeOver?: boolean): Promise<OnceClaim>;
   /**
    * After the attempt: 'sent' closes the marker for good; 'failed' (nothing
    * happened) lets a retry claim again; 'uncertain' (it may have happened)

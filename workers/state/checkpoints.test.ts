@@ -6,7 +6,8 @@ import { EventGenerator } from '../events/generator.js';
 import type { UserEvent } from '../events/types.js';
 import { CART_STATE_FORMAT, CartTable } from '../jobs/cart/features.js';
 import { CHURN_FEATURES, CHURN_STATE_FORMAT, churnFeatures, ChurnTable, updateChurn } from '../jobs/churn/features.js';
-import { CheckpointError, PartitionCheckpoints } from './checkpoints.js';
+import { CheckpointError, DEFAULT_POLICY, IoGate, PartitionCheckpoints, writeBase } from './checkpoints.js';
+import { StateIncompatibleError } from './format.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -157,7 +158,53 @@ describe('incremental checkpoints', () => {
     const root = log.dir.replace(/\/0$/, '');
     expect(() => new PartitionCheckpoints(root, { ...id, jobType: 'cart', format: CART_STATE_FORMAT }).load(() => new CartTable())).toThrow(CheckpointError);
     const v2 = { ...CHURN_STATE_FORMAT, version: 2 };
-    expect(() => new PartitionCheckpoints(root, { ...id, format: v2 }).load(() => new ChurnTable())).toThrow(/churn state version 1 .* not compatible/);
+    expect(() => new PartitionCheckpoints(root, { ...id, format: v2 }).load(() => new ChurnTable())).toThrow(StateIncompatibleError);
+    expect(() => new PartitionCheckpoints(root, { ...id, format: v2 }).load(() => new ChurnTable())).toThrow(
+      /^StateIncompatible: the checkpoint of partition 0 .* cannot be used: its state format is churn v1, this worker reads v2\. Nothing was started from zero\. To go on: .*spec\.restore/,
+    );
+    const more = { ...CHURN_STATE_FORMAT, features: [...CHURN_STATE_FORMAT.features, 'days_to_holiday'] };
+    expect(() => new PartitionCheckpoints(root, { ...id, format: more }).load(() => new ChurnTable())).toThrow(/this job needs features the state lacks: days_to_holiday/);
+  });
+
+  it('writes a whole table as a one-segment checkpoint that restores as it was (snapshots, restores)', () => {
+    const t = new ChurnTable();
+    fold(t, events.slice(0, 300));
+    const root = mkdtempSync(join(tmpdir(), 'sluice-base-'));
+    const written = writeBase(root, id, t, { watermark: 42 }, 300);
+    expect(written.users).toBe(t.size);
+    const got = new PartitionCheckpoints(root, id).load(() => new ChurnTable())!;
+    expect(got).toMatchObject({ nextOffset: 300, meta: { watermark: 42 } });
+    expect(got.table.size).toBe(t.size);
+    const value = (table: ChurnTable, slot: number): Buffer => {
+      const out = new Uint8Array(table.valueBytes(slot));
+      table.writeValue(slot, out, 0);
+      return Buffer.from(out);
+    };
+    for (let slot = 0; slot < t.size; slot++) expect(value(got.table as ChurnTable, got.table.find(t.id(slot)))).toEqual(value(t, slot));
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('partitions sharing the I/O gate', () => {
+  it('write one at a time; one waiting and then saved by a rebalance writes nothing that counts', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sluice-cp-'));
+    dirs.push(root);
+    const gate = new IoGate();
+    const logs = [0, 1, 2].map((partition) => new PartitionCheckpoints(root, { ...id, partition }, DEFAULT_POLICY, gate));
+    const tables = logs.map(() => new ChurnTable());
+    tables.forEach((t, p) => fold(t, events.filter((_, i) => i % 3 === p)));
+    const flights = logs.map((log, p) => log.begin(tables[p], { p }, 100 + p)!);
+    // Partition 2 still waits for the gate: the rebalance checkpoint replaces it.
+    fold(tables[2], events.slice(0, 50));
+    const now = logs[2].saveNow(tables[2], { p: 2 }, 200);
+    const outcomes = await Promise.all(flights);
+    expect(outcomes.map((o) => o?.kind)).toEqual(['base', 'base', undefined]);
+    expect(now.kind).toBe('base');
+    for (const p of [0, 1, 2]) {
+      const got = restore(new PartitionCheckpoints(root, { ...id, partition: p }))!;
+      expect(got.nextOffset).toBe(p === 2 ? 200 : 100 + p);
+      expect(picture(got.table as ChurnTable)).toEqual(picture(tables[p]));
+    }
   });
 });
 

@@ -5,7 +5,7 @@
  * position always move together. See docs/checkpoints.md for the format.
  *
  * A checkpoint is cut synchronously (which users, which offset: a memset and
- * a copy of the changed-user list), then encoded in slices of a few
+ * * a copy of the changed-user list), then encoded in slices of a few
  * milliseconds and written with asynchronous I/O; a user about to change
  * before it was encoded is encoded first (copy-on-write), so the segment is
  * the state exactly at the cut. The manifest is replaced atomically (temporary
@@ -25,6 +25,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import { applySegment, SegmentEncoder, sameFormat, TornSegmentError, verifySegment, type SegmentHeader } from './segment.js';
 import type { SnapshotSink, StateFormat, UserTable } from './table.js';
+import { assertCompatible } from './format.js';
 
 export const MANIFEST_FORMAT = 'sluice-checkpoint';
 export const MANIFEST_VERSION = 2;
@@ -92,7 +93,24 @@ export interface CheckpointPolicy {
   sliceMs: number;
 }
 
-export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 3 };
+export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 2 };
+
+/**
+ * Lets one checkpoint write at a time, per worker: file writes and fsyncs run
+ * on libuv's small thread pool, which the model's inference calls need too;
+ * partitions checkpointing all at once would hold every thread and delay
+ * scoring. A checkpoint waiting here is already cut (copy-on-write keeps it
+ * exact).
+ */
+export class IoGate {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
 
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
@@ -125,6 +143,7 @@ export class PartitionCheckpoints {
     root: string,
     private readonly id: CheckpointIdentity,
     private readonly policy: CheckpointPolicy = DEFAULT_POLICY,
+    private readonly gate: IoGate = new IoGate(),
   ) {
     this.dir = join(root, String(id.partition));
     try {
@@ -207,12 +226,8 @@ export class PartitionCheckpoints {
           `not to '${id.jobType}' on '${id.topic}' partition ${id.partition}: use another checkpoint.dir or consumer group`,
       );
     }
-    if (!sameFormat(id.format, m.state)) {
-      throw new CheckpointError(
-        `checkpoint ${this.dir} holds ${m.state.name} state version ${m.state.version} for features [${m.state.features.join(', ')}]; ` +
-          `this worker keeps ${id.format.name} version ${id.format.version} for [${id.format.features.join(', ')}]: the state is not compatible`,
-      );
-    }
+    // Never read as if it were ours: say what to do instead (StateIncompatibleError).
+    if (!sameFormat(id.format, m.state)) assertCompatible(`the checkpoint of partition ${id.partition} (${this.dir})`, m.state, id.format);
   }
 
   private readChain(chain: SegmentRef[], newTable: () => UserTable, skipped: string[]): { table: UserTable; meta: Record<string, number>; nextOffset: number; savedAt: number; segments: number } | undefined {
@@ -260,7 +275,8 @@ export class PartitionCheckpoints {
     };
     const cut = table.cut(kind === 'base', sink);
     flight.changes = cut.changes;
-    flight.done = this.write(flight, table, encoder, cut, header, started)
+    flight.done = this.gate
+      .run(() => this.write(flight, table, encoder, cut, header, started))
       .catch((err: unknown) => {
         // Not durable: these users go into the next checkpoint.
         if (!flight.abandoned) table.redirty(cut.changes);
@@ -274,6 +290,8 @@ export class PartitionCheckpoints {
   }
 
   private async write(flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut, header: SegmentHeader, started: number): Promise<CheckpointOutcome | undefined> {
+    // Abandoned while it waited for the gate.
+    if (flight.abandoned) return undefined;
     const file = `${header.kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
     const tmp = join(this.dir, `${file}.tmp`);
     let complete = false;
@@ -309,7 +327,9 @@ export class PartitionCheckpoints {
       let i = 0;
       while (i < cut.count) {
         i = this.slice(table, encoder, cut, i);
-        for (const chunk of encoder.take()) await fh.write(chunk);
+        const chunks = encoder.take();
+        for (const chunk of chunks) await fh.write(chunk);
+        encoder.recycle(chunks);
         if (i < cut.count) await nextTurn();
         if (flight.abandoned) return false;
       }
@@ -438,6 +458,35 @@ export class PartitionCheckpoints {
       if (name.endsWith('.seg') && !keep.has(name) && seq <= (this.current?.seq ?? 0)) await unlink(join(this.dir, name)).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Writes the whole table as a new, one-segment checkpoint of the partition in
+ * `root/<partition>/` (a base and its manifest, synchronously), for a
+ * directory no PartitionCheckpoints writes to at the same time: a snapshot,
+ * or a stopped job's checkpoints being rewritten by a restore (the caller
+ * empties the directory first). The table is read as it is, not cut, so the
+ * live checkpoints of a running worker carry on undisturbed.
+ */
+export function writeBase(root: string, id: CheckpointIdentity, table: UserTable, meta: Record<string, number>, nextOffset: number): { bytes: number; users: number } {
+  const dir = join(root, String(id.partition));
+  mkdirSync(dir, { recursive: true });
+  const writer = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+  const state = { name: id.format.name, version: id.format.version, features: [...id.format.features] };
+  const header: SegmentHeader = { kind: 'base', seq: 1, jobType: id.jobType, topic: id.topic, partition: id.partition, state, nextOffset, meta, savedAt: Date.now() };
+  const encoder = new SegmentEncoder(table, header);
+  for (let slot = 0; slot < table.size; slot++) encoder.add(slot);
+  encoder.finish();
+  const file = `base-00000001-${writer}.seg`;
+  writeFileDurably(join(dir, `${file}.tmp`), encoder.take());
+  renameSync(join(dir, `${file}.tmp`), join(dir, file));
+  const ref: SegmentRef = { file, kind: 'base', seq: 1, nextOffset, bytes: encoder.bytes, users: encoder.entries };
+  const m: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, seq: 1, jobType: id.jobType, topic: id.topic, partition: id.partition, state, nextOffset, savedAt: header.savedAt, chain: [ref], previous: [], checksum: 0 };
+  m.checksum = manifestChecksum(m);
+  writeFileDurably(join(dir, `manifest.1.json.${writer}.tmp`), [Buffer.from(JSON.stringify(m, null, 1))]);
+  renameSync(join(dir, `manifest.1.json.${writer}.tmp`), join(dir, 'manifest.1.json'));
+  fsyncDir(dir);
+  return { bytes: encoder.bytes, users: encoder.entries };
 }
 
 /** The newer valid manifest of a partition's checkpoint directory (for tools and tests), or undefined. */

@@ -4,4 +4,6 @@ export interface Page {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
   readonly f64: Float64Array;
+  /** A Buffer over the same bytes, made when first needed. */
+  buf?: Buffer;
 }

@@ -179,7 +179,9 @@ export abstract class UserTable {
       out.set(stored.subarray(0, this.recordBytes), at);
     } else {
       const b = this.base(slot);
-      out.set(this.pages[slot >>> PAGE_SHIFT].u8.subarray(b, b + this.recordBytes), at);
+      const p = this.pages[slot >>> PAGE_SHIFT];
+      // Buffer.copy: a memcpy without a view object per user.
+      (p.buf ??= Buffer.from(p.u8.buffer, p.u8.byteOffset, p.u8.byteLength)).copy(out, at, b, b + this.recordBytes);
     }
     const tail = this.tailBytes(slot);
     if (tail) this.writeTail(slot, out, at + this.recordBytes);
@@ -220,8 +222,8 @@ export abstract class UserTable {
       this.sink = sink;
     }
     this.dirtyCount = 0;
-    // A burst of new users grew the list: give the memory back.
-    if (this.dirty.length > 4096 && this.dirty.length > changes.length * 4) this.dirty = new Int32Array(Math.max(1024, changes.length));
+    // The list grows again as users change (its copy, `changes`, lives until the checkpoint is durable): give the memory back.
+    if (this.dirty.length > 65536) this.dirty = new Int32Array(1024);
     this.epochNow = epoch + 1;
     return { epoch, slots: full ? null : changes, count, changes };
   }

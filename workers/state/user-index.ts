@@ -114,6 +114,29 @@ export class UserIndex {
     return chunk.subarray(at, at + n);
   }
 
+  /** Writes a slot's id as a u16 length and its bytes at out[at...] (no allocation: checkpoints do this per user); returns the bytes written. */
+  writeId(slot: number, out: Uint8Array, at: number): number {
+    const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
+    const chunk = this.chunks[ref >>> 20];
+    let from = ref & (CHUNK - 1);
+    let n = chunk[from++];
+    if (n & 0x80) n = (n & 0x7f) | (chunk[from++] << 7);
+    out[at] = n & 0xff;
+    out[at + 1] = n >>> 8;
+    if (n <= 32) for (let i = 0; i < n; i++) out[at + 2 + i] = chunk[from + i];
+    else out.set(chunk.subarray(from, from + n), at + 2);
+    return n + 2;
+  }
+
+  /** Bytes of a slot's id. */
+  idLength(slot: number): number {
+    const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
+    const chunk = this.chunks[ref >>> 20];
+    const at = ref & (CHUNK - 1);
+    const n = chunk[at];
+    return n & 0x80 ? (n & 0x7f) | (chunk[at + 1] << 7) : n;
+  }
+
   /** The chunk, start and length of a slot's id bytes. */
   private bytesAt(slot: number): [Uint8Array, number, number] {
     const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];

@@ -50,6 +50,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - apiGroups: [sluice.dev]
   resources: [processingjobs/finalizers]
   verbs: [update]
+# Snapshots: the operator takes them on a schedule and before upgrades, and retires the oldest it took
+# (spec.snapshots.keep): the one delete it does; their finalizer removes their files first.
+- apiGroups: [sluice.dev]
+  resources: [processingjobsnapshots]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [sluice.dev]
+  resources: [processingjobsnapshots/status]
+  verbs: [get, patch, update]
+- apiGroups: [sluice.dev]
+  resources: [processingjobsnapshots/finalizers]
+  verbs: [update]
+# Tasks on a job's checkpoint volume (snapshot, restore, delete files) run as Jobs; finished ones expire by TTL.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch]
 # Children are server-side applied (create + patch); garbage collection through owner references deletes them.
 - apiGroups: [apps]
   resources: [deployments]

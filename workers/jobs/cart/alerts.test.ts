@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { AlertDispatcher, alertCounter, certainlyNotDelivered, type CartAlert, type Mailer } from './alerts.js';
+import { AlertDispatcher, alertCounter, alertKeys, alertRecord, certainlyNotDelivered, type CartAlert, type Mailer } from './alerts.js';
 import { MemoryStore } from '../../runtime/memory-store.js';
 
 const alert: CartAlert = { cartId: 'c1', userId: 'u1', score: 0.9, items: 2, value: 40, lastActivity: 0, abandonedAt: 3_600_000, modelVersion: 'm' };
@@ -19,8 +19,8 @@ class ScriptedMailer implements Mailer {
   close(): void {}
 }
 
-function dispatcher(store: MemoryStore, mailer: Mailer, holder: string): AlertDispatcher {
-  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'] }, holder, alertCounter(new Registry()), pino({ level: 'silent' }));
+function dispatcher(store: MemoryStore, mailer: Mailer, holder: string, delivery: 'at-most-once' | 'at-least-once' = 'at-most-once'): AlertDispatcher {
+  return new AlertDispatcher(store, mailer, { from: 'a@b.c', to: ['o@b.c'], delivery }, holder, alertCounter(new Registry()), pino({ level: 'silent' }));
 }
 
 describe('alert emails', () => {
@@ -52,5 +52,29 @@ describe('alert emails', () => {
     await dispatcher(store, mailer, 'w2').dispatch([alert]);
     expect(mailer.sent).toEqual([]);
     expect(store.records.get('alert:c1')?.email).toBe('uncertain');
+  });
+
+  it('at least once: sends again, with the same Message-ID, when a connection died mid-send', async () => {
+    const store = new MemoryStore();
+    const mailer = new ScriptedMailer([lostMidBody]);
+    await expect(dispatcher(store, mailer, 'w1', 'at-least-once').dispatch([alert])).rejects.toThrow(/ended without an answer/);
+    await dispatcher(store, mailer, 'w1', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toEqual(['<cart-c1@sluice.alerts>']);
+    expect(store.records.get('alert:c1')?.email).toBe('sent');
+    // A replay after that finds 'sent': the guarantee adds no repeat of its own.
+    await dispatcher(store, mailer, 'w2', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toHaveLength(1);
+  });
+
+  it('at least once: takes over the claim of a worker that died mid-send, and mails', async () => {
+    const store = new MemoryStore();
+    await store.writeRecords([alertRecord(alert, 'pending')]);
+    expect((await store.claimOnce(alertKeys.email('c1'), 'dead')).kind).toBe('claimed');
+    const mailer = new ScriptedMailer([]);
+    await dispatcher(store, mailer, 'w2').dispatch([alert]);
+    expect(mailer.sent).toEqual([]);
+    await dispatcher(store, mailer, 'w3', 'at-least-once').dispatch([alert]);
+    expect(mailer.sent).toEqual(['<cart-c1@sluice.alerts>']);
+    expect(store.records.get('alert:c1')?.email).toBe('sent');
   });
 });

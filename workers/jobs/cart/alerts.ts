@@ -1,5 +1,6 @@
 /**
- * Cart alert emails, exactly once per abandoned cart.
+ * Cart alert emails, once per abandoned cart, with a per-job choice for the
+ * one moment that cannot be exactly once (a crash while SMTP has the message).
  *
  * The checkpoint cannot hold "sent" (a crash after sending and before the
  * next checkpoint replays the batch), so the marker lives in the result store:
@@ -8,9 +9,12 @@
  * A replay finds `sent` and skips. If the send failed for sure (connection
  * refused, a 4xx/5xx reply) the marker becomes `failed` and the retry claims it
  * again. If a worker dies between the claim and `sent`, the marker keeps the
- * dead holder's id and nobody sends again: an alert may be lost in that
- * window of a few milliseconds, but never sent twice (counted as `uncertain`).
- * The Message-ID is derived from the cart, so a mail system can also dedupe.
+ * dead holder's id. At most once (the default), nobody sends again: an alert
+ * may be lost in that window of one SMTP round trip, never sent twice
+ * (counted as `uncertain`). At least once, the next attempt takes the claim
+ * over and sends again: never lost, but it may arrive twice (counted as
+ * `resent`). The Message-ID is derived from the cart, so a mail system or a
+ * downstream can drop the repeat.
  */
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
@@ -19,7 +23,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { OutputStage } from '../../runtime/job.js';
 import type { MemoryStore } from '../../runtime/memory-store.js';
 import type { RecordWrite, ResultSink } from '../../runtime/sink.js';
-import type { AlertSettings } from './config.js';
+import type { AlertDelivery, AlertSettings } from './config.js';
 
 /** One abandoned cart scored at or above the threshold: the cart job's own output. */
 export interface CartAlert {
@@ -45,13 +49,14 @@ export const alertKeys = {
 export function alertCounter(registry: Registry): Counter<'outcome'> {
   return new Counter({
     name: 'sluice_alerts_total',
-    help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (a previous attempt died mid-send: not resent), recorded (no SMTP configured)',
+    help: 'Cart alerts by outcome: sent, already_sent (a replay), uncertain (at-most-once: a previous attempt died mid-send, not resent), resent (at-least-once: sent again after an attempt with no answer), recorded (no SMTP configured)',
     labelNames: ['outcome'],
     registers: [registry],
   });
 }
 
-function alertRecord(a: CartAlert, email: 'pending' | 'disabled'): RecordWrite {
+/** The alert's record: what was scored and when, its email status set only where absent, its place in the index. */
+export function alertRecord(a: CartAlert, email: 'pending' | 'disabled'): RecordWrite {
   return {
     key: alertKeys.record(a.cartId),
     fields: {
@@ -140,14 +145,14 @@ export function certainlyNotDelivered(err: unknown): boolean {
   return ['ECONNECTION', 'EDNS', 'EAUTH', 'ETLS', 'EENVELOPE'].includes(e.code ?? '');
 }
 
-/** The cart job's output stage: records each alert, then emails it at most once. */
+/** The cart job's output stage: records each alert, then emails it once (at most or at least, per alerts.delivery). */
 export class AlertDispatcher implements OutputStage<CartAlert> {
   readonly target = 'alerts';
 
   constructor(
     private readonly sink: ResultSink,
     private readonly mailer: Mailer | undefined,
-    private readonly settings: { from: string; to: string[] } | undefined,
+    private readonly settings: { from: string; to: string[]; delivery?: AlertDelivery } | undefined,
     private readonly holder: string,
     private readonly counter: Counter<'outcome'>,
     private readonly logger: Logger,
@@ -180,20 +185,35 @@ export class AlertDispatcher implements OutputStage<CartAlert> {
     }
   }
 
+  private get atLeastOnce(): boolean {
+    return this.settings?.delivery === 'at-least-once';
+  }
+
   private async emailOnce(alert: CartAlert): Promise<void> {
-    const claim = await this.sink.claimOnce(alertKeys.email(alert.cartId), this.holder);
+    const claim = await this.sink.claimOnce(alertKeys.email(alert.cartId), this.holder, this.atLeastOnce);
     if (claim.kind === 'sent') {
       this.counter.inc({ outcome: 'already_sent' });
       return;
     }
     if (claim.kind === 'uncertain') {
+      // Record what is known in the alert itself (and close the dead holder's claim): it may or may not have arrived.
+      if (claim.holder !== 'uncertain') await this.finish(alert, 'uncertain', claim.holder);
       this.counter.inc({ outcome: 'uncertain' });
       this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email not sent: an earlier attempt died while sending, it may have been delivered');
       return;
     }
+    if (claim.kind === 'taken-over') {
+      this.logger.warn({ cartId: alert.cartId, holder: claim.holder }, 'alert email sent again: an earlier attempt died while sending (at-least-once: it may arrive twice, with the same Message-ID)');
+    }
     try {
       await this.mailer!.send(this.message(alert));
     } catch (err) {
+      if (this.atLeastOnce && !certainlyNotDelivered(err)) {
+        // It may have been delivered; at least once means: send it again (same Message-ID) rather than risk losing it.
+        await this.finish(alert, 'failed');
+        this.counter.inc({ outcome: 'resent' });
+        throw new Error(`SMTP send of alert for cart ${alert.cartId} ended without an answer (${(err as Error).message}): sending again`);
+      }
       if (certainlyNotDelivered(err)) {
         await this.finish(alert, 'failed');
         throw new Error(`SMTP send of alert for cart ${alert.cartId} failed: ${(err as Error).message}`);
@@ -204,12 +224,13 @@ export class AlertDispatcher implements OutputStage<CartAlert> {
       this.logger.error({ cartId: alert.cartId, err: (err as Error).message }, 'alert email outcome unknown (connection lost mid-send): not resent');
       return;
     }
-    this.counter.inc({ outcome: 'sent' });
+    this.counter.inc({ outcome: claim.kind === 'taken-over' ? 'resent' : 'sent' });
     await this.finish(alert, 'sent');
   }
 
-  private finish(alert: CartAlert, outcome: 'sent' | 'failed' | 'uncertain'): Promise<void> {
-    return this.sink.finishOnce(alertKeys.email(alert.cartId), this.holder, outcome, { key: alertKeys.record(alert.cartId), field: 'email' });
+  /** Closes the email's marker (this worker's claim, or `holder`'s) and records the outcome in the alert's `email` field. */
+  private finish(alert: CartAlert, outcome: 'sent' | 'failed' | 'uncertain', holder = this.holder): Promise<void> {
+    return this.sink.finishOnce(alertKeys.email(alert.cartId), holder, outcome, { key: alertKeys.record(alert.cartId), field: 'email' });
   }
 
   private message(a: CartAlert): { from: string; to: string[]; subject: string; text: string; messageId: string } {

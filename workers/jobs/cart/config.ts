@@ -29,18 +29,25 @@ export const alertsSection = {
       additionalProperties: false,
       required: ['host'],
       properties: {
-        host: { type: 'string', minLength: 1 },
+        host: { type: 'string', minLength: 1, 'x-host': true },
         port: { ...port, default: 587 },
         secure: { type: 'boolean', default: false },
       },
     },
     from: { type: 'string', minLength: 3 },
     to: { type: 'array', minItems: 1, items: { type: 'string', minLength: 3 } },
+    /**
+     * at-most-once: an alert whose sender died mid-send is never sent again
+     * (it may be lost); at-least-once: it is sent again with the same
+     * Message-ID (it may arrive twice).
+     */
+    delivery: { enum: ['at-most-once', 'at-least-once'], default: 'at-most-once' },
   },
 } as const;
 
 export type CartSettings = Infer<typeof cartSection>;
 export type AlertSettings = Infer<typeof alertsSection>;
+export type AlertDelivery = AlertSettings['delivery'];
 
 export const cartConfig: JobConfigFragment = {
   type: 'cart',

@@ -10,12 +10,10 @@ import { CartJob, type CartPartitionState } from './job.js';
 export const cart: JobDefinition<CartPartitionState, CartAlert> = {
   config: cartConfig,
   loadModel: (path) => Scorer.load(path ?? bundledModelPath('cart'), CART_FEATURES),
-  create: ({ config, model, sink, metrics, logger, credentials, holder, state }) => {
+  job: ({ config, model, state }) => new CartJob(model, config.cart as CartSettings, state),
+  output: ({ config, sink, metrics, logger, credentials, holder }) => {
     const alerts = config.alerts as AlertSettings | undefined;
     const mailer = alerts ? new SmtpMailer(alerts.smtp, credentials.smtp) : undefined;
-    return {
-      job: new CartJob(model, config.cart as CartSettings, state),
-      output: new AlertDispatcher(sink, mailer, alerts, holder, alertCounter(metrics), logger),
-    };
+    return new AlertDispatcher(sink, mailer, alerts, holder, alertCounter(metrics), logger);
   },
 };

@@ -10,7 +10,7 @@ import { ChurnJob, type ChurnPartitionState } from './job.js';
 export const churn: JobDefinition<ChurnPartitionState> = {
   config: churnConfig,
   loadModel: (path) => Scorer.load(path ?? bundledModelPath('churn'), CHURN_FEATURES),
-  create: ({ config, model, state }) => ({ job: new ChurnJob(model, config.model.threshold, state) }),
+  job: ({ config, model, state }) => new ChurnJob(model, config.model.threshold, state),
 };
 
 /** The users with the highest churn score in a MemoryStore (what `sluice demo` shows), highest first. */
