@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end suite (test/e2e) on a kind cluster, where containers really
-# run: the chart's operator Pods reconcile, worker Pods consume from the dev
-# Kafka of examples/dev/ and write to its Redis.
+# The end-to-end suite (test/e2e) on a kind cluster: the same files as on the
+# hack/ control plane's real node, with the dev Kafka, Redis and mailpit of
+# examples/dev/ in place of the host's servers (test/e2e/services.ts).
 #
 #   bash hack/e2e-kind.sh [--keep]        # --keep: leave the cluster for inspection
 #
@@ -9,7 +9,8 @@
 # the public images of the Dockerfile and examples/dev/ (node:20-bookworm-slim,
 # apache/kafka, redis, axllent/mailpit). On the machines of this project no
 # registry is reachable, so `kind create cluster` fails to pull kindest/node:
-# there the same suite runs against the hack/ control plane (`npm run test:e2e`).
+# there the suite runs on the hack/ control plane and its real node
+# (`npm run test:e2e`), which is what CI runs.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KEEP=false
@@ -39,5 +40,5 @@ KUBECONFIG_FILE=$INFRA_DIR/kind-$CLUSTER.kubeconfig
 log "running test/e2e against kind cluster $CLUSTER"
 cd "$REPO_ROOT"
 [[ -d dist ]] || npm run build
-KUBECONFIG=$KUBECONFIG_FILE SLUICE_E2E_OPERATOR=in-cluster SLUICE_E2E_IMAGE=$IMAGE SLUICE_E2E_SKIP_BUILD=1 \
+KUBECONFIG=$KUBECONFIG_FILE SLUICE_E2E_IMAGE=$IMAGE SLUICE_E2E_SKIP_BUILD=1 \
   npx vitest run --project e2e

@@ -233,6 +233,8 @@ start_containerd() {
 start_kubelet() {
   if pid_alive kubelet && kubelet_healthy; then return 0; fi
   stop_pid kubelet
+  # One kubelet per host: another tree's (or anyone's) would answer our health port.
+  port_open "$KUBELET_HEALTHZ_PORT" && die "port $KUBELET_HEALTHZ_PORT is taken by a kubelet this tree did not start: one real node per host"
   # kubelet's cAdvisor finds containers through --containerd (the CRI endpoint is in the config).
   start_bg kubelet "$BIN/kubelet" --config "$DIR/kubelet.yaml" --kubeconfig "$KUBECONFIG_FILE" \
     --root-dir "$KUBELET_ROOT" --cert-dir "$DIR/kubelet-pki" --hostname-override "$NODE_NAME" --node-ip "$POD_GATEWAY" \
