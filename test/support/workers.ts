@@ -18,6 +18,7 @@ import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptio
 import { checkpointPartitionDirOf } from '../../lib/worker-config/names.js';
 import { latestManifest } from '../../workers/state/checkpoints.js';
 import { resolveWorkerConfig } from '../../workers/config.js';
+import { jobTypes } from '../../workers/jobs/registry.js';
 import type { CartSettings } from '../../workers/jobs/cart/config.js';
 import { stringify as stringifyYaml } from 'yaml';
 import { kafka, receivedMails, redis, repoRoot, smtp, uniqueName } from './infra.js';
@@ -109,7 +110,8 @@ export function workerConfigFor(
       redis: { host: r.host, port: extra.redisPort ?? r.port, keyPrefix: extra.prefix ?? job.prefix },
       checkpoint: { dir: job.checkpointDir, intervalSeconds: extra.intervalSeconds ?? 0.2 },
       metrics: { port: 0 },
-      ...(extra.cart ? { cart: extra.cart } : {}),
+      // Only a type that has a cart section takes one (a test may run the same settings for every type).
+      ...(extra.cart && jobTypes.get(type).config.sections?.cart ? { cart: extra.cart } : {}),
       ...(extra.alerts ? { alerts: { smtp: { host: s.host, port: s.port, secure: false }, from: 'sluice@test.local', to: ['ops@test.local'] } } : {}),
     },
     {},
