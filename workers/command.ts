@@ -44,6 +44,8 @@ export function workerCommand(): Command {
       };
       process.on('SIGTERM', shutdown);
       process.on('SIGINT', shutdown);
+      // Started by `sluice run` (an IPC channel to it): a supervisor that dies, even by SIGKILL, takes its workers along.
+      if (process.send) process.once('disconnect', () => shutdown('SIGHUP'));
       let worker: Awaited<ReturnType<typeof runWorker>>;
       try {
         worker = await runWorker(config, {

@@ -108,7 +108,8 @@ export class LocalSupervisor {
     const log = openSync(worker.logFile, 'a');
     const child = spawn(process.execPath, [this.options.bin, 'worker', '--config', worker.configFile, ...(this.options.workerArgs ?? [])], {
       env: this.options.env,
-      stdio: ['ignore', log, log],
+      // The IPC channel is how a worker notices that this supervisor is gone, however it ended.
+      stdio: ['ignore', log, log, 'ipc'],
     });
     closeSync(log);
     this.children.set(worker.index, child);

@@ -157,6 +157,28 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     expect(existsSync(stateFile)).toBe(false);
   });
 
+  it('a sluice run killed with SIGKILL leaves no worker behind: each one stops cleanly on its own', async () => {
+    const metricsPort = await freePorts(2);
+    const stateFile = join(dir, 'state', `${name}.json`);
+    run = startCli(
+      [
+        'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
+        '--metrics-port', String(metricsPort),
+      ],
+      { cwd: dir },
+    );
+    await run.waitFor(/worker 1 ready/, 90_000);
+    const workers = (JSON.parse(readFileSync(stateFile, 'utf8')) as { workers: { pid: number }[] }).workers.map((w) => w.pid);
+    expect(workers.filter(isAlive)).toHaveLength(2);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && workers.some(isAlive)) await new Promise((r) => setTimeout(r, 200));
+    expect(workers.filter(isAlive)).toEqual([]);
+    for (const i of [0, 1]) expect(readFileSync(join(dir, 'logs', `${name}-${i}.log`), 'utf8')).toContain('"signal":"SIGHUP"');
+  });
+
   it('gives up, with the worker\'s reason, when the workers refuse their configuration', async () => {
     const r = await runCliToEnd(
       [

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../operator/kube/client.js';
 import { conditionOf } from '../../operator/reconcile/status.js';
@@ -99,15 +102,23 @@ describe('operator: invalid ProcessingJobs refused at admission', () => {
   });
 
   it('explains the autoscaling fields and their defaults in kubectl explain', async () => {
-    const text = await waitFor('the CRD in the OpenAPI document', 30_000, async () => {
-      const out = await cluster.kubectl('explain', 'processingjob.spec.autoscaling').catch(() => '');
-      return out.includes('catchUpSeconds') ? out : undefined;
+    // A cache of this test's own: kubectl's shared discovery cache may predate the CRD. The API server
+    // publishes a CRD's schema in its OpenAPI document a moment after the CRD is established.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'kubectl-cache-'));
+    const explain = (path: string): Promise<string> => cluster.kubectl('--cache-dir', cacheDir, 'explain', path);
+    let last = '';
+    const text = await waitFor('the CRD in the OpenAPI document', 90_000, async () => {
+      last = await explain('processingjob.spec.autoscaling').catch((err: Error) => err.message);
+      return last.includes('catchUpSeconds') ? last : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; kubectl explain said: ${last.slice(0, 500)}`);
     });
     for (const field of ['enabled', 'mode', 'minParallelism', 'maxParallelism', 'catchUpSeconds', 'targetUtilization', 'metricsWindowSeconds', 'scaleUpStabilizationSeconds', 'scaleDownStabilizationSeconds']) {
       expect(text).toContain(field);
     }
     expect(text).toContain("Default, and always capped at, the topic's partition count");
-    expect(await cluster.kubectl('explain', 'processingjob.status.autoscaling.processingRatePerWorker')).toContain('per second of busy time');
+    expect(await explain('processingjob.status.autoscaling.processingRatePerWorker')).toContain('per second of busy time');
+    rmSync(cacheDir, { recursive: true, force: true });
   });
 
   it('refuses to change the type of an existing job', async () => {
