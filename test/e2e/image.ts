@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { infra, repoRoot } from '../support/infra.js';
+import { join } from 'node:path';
+import { infra, infraDir, repoRoot } from '../support/infra.js';
 import type { Cluster } from './cluster.js';
 
 const run = promisify(execFile);
@@ -25,6 +26,8 @@ export function imageParts(image = e2eImage): { repository: string; tag: string 
 export async function imageOnNodes(c: Cluster): Promise<void> {
   if (!c.isTestControlPlane) return;
   const env = { ...process.env, DOCKER_HOST: infra().docker?.host ?? process.env.DOCKER_HOST };
-  if (process.env.SLUICE_E2E_SKIP_BUILD !== '1') await run('bash', [`${repoRoot}/hack/build-image.sh`, e2eImage], { env });
-  await run('bash', [`${repoRoot}/hack/node.sh`, 'load', e2eImage], { env });
+  // Real-pod files run side by side: one builds and loads while the other waits, then finds it cached.
+  const lock = join(infraDir, 'e2e-image.lock');
+  if (process.env.SLUICE_E2E_SKIP_BUILD !== '1') await run('flock', [lock, 'bash', `${repoRoot}/hack/build-image.sh`, e2eImage], { env });
+  await run('flock', [lock, 'bash', `${repoRoot}/hack/node.sh`, 'load', e2eImage], { env });
 }
