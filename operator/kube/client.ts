@@ -7,6 +7,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  StorageV1Api,
   setHeaderOptions,
   type KubernetesObject,
   type V1ConfigMap,
@@ -15,6 +16,7 @@ import {
   type V1Pod,
   type V1PersistentVolumeClaim,
   type V1Secret,
+  type V1StorageClass,
 } from '@kubernetes/client-node';
 import {
   API_VERSION,
@@ -72,6 +74,7 @@ export class Kube {
   readonly apps: AppsV1Api;
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
+  readonly storage: StorageV1Api;
   private readonly objects: KubernetesObjectApi;
 
   constructor(readonly config: KubeConfig) {
@@ -79,12 +82,16 @@ export class Kube {
     this.apps = config.makeApiClient(AppsV1Api);
     this.custom = config.makeApiClient(CustomObjectsApi);
     this.coordination = config.makeApiClient(CoordinationV1Api);
+    this.storage = config.makeApiClient(StorageV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(config);
   }
 
-  /** Server-side apply with the operator's field manager; force takes back fields it owns. */
-  async apply<T extends KubernetesObject>(object: T): Promise<T> {
-    return this.objects.patch(object, undefined, undefined, MANAGER, true, PatchStrategy.ServerSideApply);
+  /**
+   * Server-side apply with the operator's field manager; force takes back
+   * fields it owns. `dryRun`: the server validates and admits it, stores nothing.
+   */
+  async apply<T extends KubernetesObject>(object: T, options: { dryRun?: boolean } = {}): Promise<T> {
+    return this.objects.patch(object, undefined, options.dryRun ? 'All' : undefined, MANAGER, true, PatchStrategy.ServerSideApply);
   }
 
   /** Returns the job as the server stored it. */
@@ -148,6 +155,17 @@ export class Kube {
 
   async getPvc(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
     return this.orUndefined(() => this.core.readNamespacedPersistentVolumeClaim({ namespace, name }));
+  }
+
+  /** 'unknown' when this operator may not read StorageClasses (its RBAC is namespaced). */
+  async getStorageClass(name: string): Promise<V1StorageClass | undefined | 'unknown'> {
+    try {
+      return await this.storage.readStorageClass({ name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      if (statusCode(err) === 403) return 'unknown';
+      throw err;
+    }
   }
 
   async getLease(namespace: string, name: string): Promise<V1Lease | undefined> {

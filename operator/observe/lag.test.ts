@@ -27,4 +27,23 @@ describe('consumer lag', () => {
     expect(seen.consumerLag).toBe(5);
     expect(seen.lastCheckpointTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
+
+  it('stops reading Kafka for a job once it is forgotten (deleted)', async () => {
+    let reads = 0;
+    const reader: OffsetReader = {
+      endOffsets: async () => {
+        reads += 1;
+        return new Map([[0, 25]]);
+      },
+      committedOffsets: async () => new Map([[0, 10]]),
+    };
+    const probe = new LagProbe(reader, () => undefined, pino({ level: 'silent' }), 5);
+    probe.lookup(defaultedJob('gone', 'shop', minimalSpec()), new Map());
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reads).toBeGreaterThan(0);
+    probe.forget('shop/gone');
+    const after = reads;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(reads).toBe(after);
+  });
 });

@@ -70,6 +70,14 @@ export class PartitionProbe {
     return entry.info;
   }
 
+  /** A job is gone: it is no longer requeued by the checks of its topic; a topic no job asks about is dropped. */
+  forget(jobKey: string): void {
+    for (const [key, entry] of this.entries) {
+      entry.jobs.delete(jobKey);
+      if (entry.jobs.size === 0 && !entry.inFlight) this.entries.delete(key);
+    }
+  }
+
   private async refresh(entry: Entry, options: KafkaConnectionOptions, topic: string): Promise<void> {
     entry.inFlight = true;
     let info: PartitionInfo;

@@ -147,6 +147,12 @@ export class Controller {
       writer: this.writer(),
       events,
       partitions: (job, secrets: ReadonlyMap<string, V1Secret>) => probe.lookup(job, secrets),
+      // A deleted job's probes stop at once (they used to run on for up to 15 minutes).
+      forget: (key) => {
+        lag?.forget(key);
+        probe.forget(key);
+      },
+      requeue: (key) => this.queue.add(key),
       workerImage: options.workerImage,
       log,
     });
@@ -219,13 +225,15 @@ export class Controller {
       deployment: (namespace, name) => this.deployments.get(namespace, name),
       pods: (namespace, job) => this.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB] === job),
       child: (kind, namespace, name) => this.childCaches[kind].get(namespace, name),
+      jobs: () => this.jobs.list(),
     };
   }
 
   private writer(): ClusterWriter {
     const kube = this.kube;
     return {
-      apply: (object) => kube.apply(object),
+      apply: (object, options) => kube.apply(object, options),
+      getStorageClass: (name) => kube.getStorageClass(name),
       getSecret: (ns, name) => kube.getSecret(ns, name),
       getConfigMap: (ns, name) => kube.getConfigMap(ns, name),
       getPvc: (ns, name) => kube.getPvc(ns, name),

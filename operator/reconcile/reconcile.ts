@@ -13,7 +13,8 @@ import type { ReconcileResult } from '../controller/loop.js';
 import type { EventType } from '../kube/events.js';
 import { childNames } from '../render/paths.js';
 import { hashOf, render, selectorString, type Children } from '../render/render.js';
-import { conditionOf, deploymentProgress, deriveStatus, mergeConditions, nextPendingCheck, podProblem, statusChanged, type Validation } from './status.js';
+import { consumerGroup } from '../render/worker-config.js';
+import { conditionOf, deploymentProgress, deriveStatus, mergeConditions, nextPendingCheck, podProblem, statusChanged, type PodProblem, type Validation } from './status.js';
 import type { StateOps, StatePlan } from './stateops.js';
 import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
 
@@ -24,11 +25,14 @@ export interface ClusterView {
   pods(namespace: string, job: string): V1Pod[];
   /** A child ConfigMap, PVC or Service as cached. */
   child(kind: 'ConfigMap' | 'PersistentVolumeClaim' | 'Service', namespace: string, name: string): KubernetesObject | undefined;
+  /** Every job this operator watches (for checks across jobs: a shared consumer group). */
+  jobs?(): ProcessingJob[];
 }
 
 /** What a reconcile writes. */
 export interface ClusterWriter extends ValidationReads {
-  apply<T extends KubernetesObject>(object: T): Promise<T>;
+  /** Server-side apply; `dryRun` validates and admits without storing. */
+  apply<T extends KubernetesObject>(object: T, options?: { dryRun?: boolean }): Promise<T>;
   patchJobStatus(job: ProcessingJob, status: ProcessingJobStatus): Promise<void>;
 }
 
@@ -47,12 +51,21 @@ export interface ReconcilerDeps {
   stateOps?: StateOps;
   /** Consumer lag and last checkpoint as last read from Kafka (lag.ts); absent: not reported. */
   progress?: (job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>) => Progress;
+  /** A job is gone: stop what runs in the background for it (the lag probe). */
+  forget?: (jobKey: string) => void;
+  /** Look at another job soon (one whose consumer group this job shares, or shared). */
+  requeue?: (jobKey: string) => void;
   now?: () => Date;
 }
 
+/** Jobs sharing a consumer group on the same brokers split the partitions: each sees only part of the events. */
+const groupKeyOf = (job: ProcessingJob): string =>
+  JSON.stringify([consumerGroup(job), [...job.spec.kafka.bootstrapServers].sort()]);
 
 /** Re-check a spec that failed an operator-side check (a Secret may appear, a topic may grow). */
 const RECHECK_MS = 30_000;
+/** A missing StorageClass is one cheap GET, and a user who creates it waits on the job: look sooner. */
+const STORAGE_CLASS_RECHECK_MS = 10_000;
 /** A spec the API server refused: no hot loop, but try again now and then. */
 const REJECTED_RECHECK_MS = 5 * 60_000;
 
@@ -96,6 +109,8 @@ export class Reconciler {
    * rendered child has not changed, applying again would change nothing.
    */
   private readonly applied = new Map<string, { hash: string; version?: string }>();
+  /** The consumer group each job had at its last reconcile, so the others can be told when it goes. */
+  private readonly groups = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -104,15 +119,17 @@ export class Reconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const job = this.deps.view.job(namespace, name);
     if (!job || job.metadata.deletionTimestamp) {
-      for (const key of this.applied.keys()) if (key.startsWith(`${namespace}/${name}/`)) this.applied.delete(key);
+      this.gone(`${namespace}/${name}`);
       return {};
     }
     if (isPaused(job)) return this.paused(job);
-    const checked = await validate(job, this.deps.writer, this.deps.partitions);
+    const pvc = this.deps.view.child('PersistentVolumeClaim', namespace, childNames(name).pvc);
+    const checked = await validate(job, this.deps.writer, this.deps.partitions, pvc);
     if (checked.validation.state === 'invalid') {
       await this.writeStatus(job, checked.validation, undefined, this.deps.view.deployment(namespace, childNames(name).deployment));
-      return { requeueAfterMs: RECHECK_MS };
+      return { requeueAfterMs: checked.validation.reason === 'StorageClassNotFound' ? STORAGE_CLASS_RECHECK_MS : RECHECK_MS };
     }
+    const shared = this.sharedGroup(job);
     const ctx = { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate };
     const progress = this.deps.progress?.(job, checked.secrets);
     const plan = await this.planStateOps(job, ctx, progress);
@@ -120,9 +137,19 @@ export class Reconciler {
     const applied = await this.applyOrRefuse(job, children, plan);
     if ('refused' in applied) return applied.refused;
     for (const e of plan?.events ?? []) this.deps.events.record(job, e.type, e.reason, e.message);
-    const pods = await this.writeStatus(job, checked.validation, children, applied.deployment, false, progress, plan);
+    const pods = await this.writeStatus(job, checked.validation, children, applied.deployment, false, progress, plan, shared);
     const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
     return soonest(pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined, plan?.requeueAfterMs);
+  }
+
+  /** A job is gone: forget what was applied for it, stop its probes, tell the jobs that shared its consumer group. */
+  private gone(jobKey: string): void {
+    for (const key of this.applied.keys()) if (key.startsWith(`${jobKey}/`)) this.applied.delete(key);
+    this.deps.forget?.(jobKey);
+    const group = this.groups.get(jobKey);
+    this.groups.delete(jobKey);
+    // The jobs that shared its group may be alone in it now.
+    if (group) for (const other of this.sharers(jobKey, group)) this.deps.requeue?.(other);
   }
 
   /** Applies the children and runs the plan's actions; a child the API server refuses (400, 422) is the spec's problem, said in ConfigValid. */
@@ -176,30 +203,69 @@ export class Reconciler {
     return {};
   }
 
+  /** The other jobs (keys) with this consumer group on the same brokers. */
+  private sharers(jobKey: string, group: string): string[] {
+    return (this.deps.view.jobs?.() ?? [])
+      .filter((j) => !j.metadata.deletionTimestamp && `${j.metadata.namespace}/${j.metadata.name}` !== jobKey && groupKeyOf(j) === group)
+      .map((j) => `${j.metadata.namespace}/${j.metadata.name}`)
+      .sort();
+  }
+
+  /** A warning when another job uses the same consumer group: both keep running, both are told. */
+  private sharedGroup(job: ProcessingJob): PodProblem | undefined {
+    const jobKey = `${job.metadata.namespace}/${job.metadata.name}`;
+    const group = groupKeyOf(job);
+    const before = this.groups.get(jobKey);
+    this.groups.set(jobKey, group);
+    const others = this.sharers(jobKey, group);
+    // The others' status must say so too (or stop saying so, when this job left their group).
+    for (const other of others) if (before !== group) this.deps.requeue?.(other);
+    if (before && before !== group) for (const other of this.sharers(jobKey, before)) this.deps.requeue?.(other);
+    if (others.length === 0) return undefined;
+    const name = consumerGroup(job);
+    return {
+      reason: 'ConsumerGroupShared',
+      message:
+        `consumer group '${name}' (spec.kafka.consumerGroup) is also used by ProcessingJob ${others.join(', ')}: the jobs split the ` +
+        `topic's partitions, so each sees only part of the events; give each job its own spec.kafka.consumerGroup`,
+    };
+  }
+
   /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
   private async applyChildren(job: ProcessingJob, children: Children, stopped = false): Promise<V1Deployment> {
     const ns = job.metadata.namespace;
     const before = this.deps.view.deployment(ns, children.deployment.metadata!.name!);
     const view = this.deps.view;
+    const pending = [
+      this.toApply(job, children.configMap, view.child('ConfigMap', ns, children.configMap.metadata!.name!)),
+      this.toApply(job, children.pvc, view.child('PersistentVolumeClaim', ns, children.pvc.metadata!.name!)),
+      this.toApply(job, children.service, view.child('Service', ns, children.service.metadata!.name!)),
+    ].filter((o) => o !== undefined);
+    const deployment = this.toApply(job, children.deployment, before);
+    const all = deployment ? [...pending, deployment] : pending;
+    if (all.length > 1) await Promise.all(all.map((o) => this.deps.writer.apply(o, { dryRun: true })));
     // Independent of each other: in parallel; the Deployment last, so its pods find what they mount.
-    await Promise.all([
-      this.applyIfChanged(job, children.configMap, view.child('ConfigMap', ns, children.configMap.metadata!.name!)),
-      this.applyIfChanged(job, children.pvc, view.child('PersistentVolumeClaim', ns, children.pvc.metadata!.name!)),
-      this.applyIfChanged(job, children.service, view.child('Service', ns, children.service.metadata!.name!)),
-    ]);
-    const after = (await this.applyIfChanged(job, children.deployment, before)) ?? before!;
+    await Promise.all(pending.map((o) => this.applyNow(job, o)));
+    const after = (deployment ? await this.applyNow(job, deployment) : undefined) ?? before!;
     this.announce(job, before, children, stopped);
     return after;
   }
 
-  /** Server-side apply, unless this replica applied the same object and nobody changed it since; returns the applied object. */
-  private async applyIfChanged<T extends KubernetesObject>(job: ProcessingJob, object: T, cached: KubernetesObject | undefined): Promise<T | undefined> {
-    const key = `${job.metadata.namespace}/${job.metadata.name}/${object.kind}/${object.metadata!.name}`;
-    const hash = hashOf(JSON.stringify(object));
-    const last = this.applied.get(key);
-    if (cached && last && last.hash === hash && last.version === versionOf(object.kind, cached)) return undefined;
+  /** The object, unless this replica applied the same one and nobody changed it since. */
+  private toApply<T extends KubernetesObject>(job: ProcessingJob, object: T, cached: KubernetesObject | undefined): T | undefined {
+    const last = this.applied.get(this.appliedKey(job, object));
+    if (cached && last && last.hash === hashOf(JSON.stringify(object)) && last.version === versionOf(object.kind, cached)) return undefined;
+    return object;
+  }
+
+  private appliedKey(job: ProcessingJob, object: KubernetesObject): string {
+    return `${job.metadata.namespace}/${job.metadata.name}/${object.kind}/${object.metadata!.name}`;
+  }
+
+  /** Server-side apply; returns the applied object. */
+  private async applyNow<T extends KubernetesObject>(job: ProcessingJob, object: T): Promise<T> {
     const result = await this.deps.writer.apply(object);
-    this.applied.set(key, { hash, version: versionOf(object.kind, result) });
+    this.applied.set(this.appliedKey(job, object), { hash: hashOf(JSON.stringify(object)), version: versionOf(object.kind, result) });
     return result;
   }
 
@@ -235,6 +301,7 @@ export class Reconciler {
     paused = false,
     progress?: Progress,
     plan?: StatePlan,
+    warning?: PodProblem,
   ): Promise<V1Pod[]> {
     const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
     const status = deriveStatus({
@@ -248,6 +315,7 @@ export class Reconciler {
       configHash: children?.configHash,
       workerImage: children?.image,
       progress,
+      warning,
       now: this.now(),
     });
     if (plan) this.applyPlanStatus(job, status, plan);

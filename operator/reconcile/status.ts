@@ -99,6 +99,8 @@ export interface StatusInput {
   selector: string;
   configHash?: string;
   workerImage?: string;
+  /** Something wrong that does not stop the workers (another job shares the consumer group): Degraded. */
+  warning?: PodProblem;
   /** Consumer lag and last checkpoint, when known. */
   progress?: { consumerLag?: number; lastCheckpointTime?: string };
   now: Date;
@@ -161,7 +163,7 @@ function desiredConditions(input: StatusInput, problem: PodProblem | undefined, 
   const { validation, job } = input;
   const counts: Counts = { ready: input.deployment?.status?.readyReplicas ?? 0, want: input.desiredReplicas, settled };
   const invalid = validation.state === 'invalid' ? validation : undefined;
-  const degradedBy = invalid ?? problem;
+  const degradedBy = invalid ?? problem ?? input.warning;
   return {
     Ready: readyCondition(Boolean(job.spec.suspend), degradedBy, counts),
     Progressing: progressingCondition(Boolean(input.paused), invalid !== undefined, counts),

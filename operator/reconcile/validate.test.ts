@@ -49,4 +49,15 @@ describe('operator-side checks', () => {
     const r = await validate(job(), reads(), partitions({ state: 'unreachable', message: 'connect ECONNREFUSED' }));
     expect(r.validation).toMatchObject({ state: 'unknown', reason: 'KafkaUnreachable' });
   });
+
+  it('refuses a checkpoint StorageClass that does not exist, by the field, unless the volume is bound or the class unreadable', async () => {
+    const classes = (found: 'none' | 'unknown'): ValidationReads => ({ ...reads(), getStorageClass: async () => (found === 'none' ? undefined : 'unknown') });
+    const spec = job({ checkpoint: { storageClassName: 'fast-ssd' } as SpecInput['checkpoint'] });
+    const r = await validate(spec, classes('none'), known);
+    expect(r.validation).toMatchObject({ state: 'invalid', reason: 'StorageClassNotFound' });
+    expect((r.validation as { message: string }).message).toContain("StorageClass 'fast-ssd' (spec.checkpoint.storageClassName) does not exist");
+    expect((await validate(spec, classes('unknown'), known)).validation.state).toBe('valid');
+    expect((await validate(spec, classes('none'), known, { status: { phase: 'Bound' } })).validation.state).toBe('valid');
+    expect((await validate(job(), classes('none'), known)).validation.state).toBe('valid');
+  });
 });

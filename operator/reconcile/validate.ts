@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret, V1StorageClass } from '@kubernetes/client-node';
 import type { ProcessingJob } from '../api/types.js';
 import type { PartitionInfo } from '../observe/partitions.js';
 import type { Validation } from './status.js';
@@ -8,6 +8,8 @@ export interface ValidationReads {
   getSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
   getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
   getPvc(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
+  /** A StorageClass; 'unknown' when the operator may not read StorageClasses (a namespaced install). */
+  getStorageClass?(name: string): Promise<V1StorageClass | undefined | 'unknown'>;
 }
 
 /** The partition count of a job's topic, as far as it is known now (see partitions.ts). */
@@ -75,6 +77,23 @@ async function checkModel(job: ProcessingJob, reads: ValidationReads): Promise<V
   return undefined;
 }
 
+/**
+ * A checkpoint volume of a class that does not exist stays Pending for ever:
+ * say so at once, by the field, instead of a PodPendingTooLong minutes later.
+ * A volume that is already bound needs no class any more.
+ */
+async function checkStorageClass(job: ProcessingJob, reads: ValidationReads, pvc: V1PersistentVolumeClaim | undefined): Promise<Validation | undefined> {
+  const name = job.spec.checkpoint.storageClassName;
+  if (!name || !reads.getStorageClass || pvc?.status?.phase === 'Bound') return undefined;
+  const found = await reads.getStorageClass(name);
+  if (found !== undefined) return undefined;
+  return invalid(
+    'StorageClassNotFound',
+    `StorageClass '${name}' (spec.checkpoint.storageClassName) does not exist, so the checkpoint volume could never be provisioned: ` +
+      `create it, or set spec.checkpoint.storageClassName to one of 'kubectl get storageclass' (leave it out for the cluster's default)`,
+  );
+}
+
 function checkPartitions(job: ProcessingJob, info: PartitionInfo): Validation {
   const topic = job.spec.kafka.topic;
   switch (info.state) {
@@ -95,8 +114,13 @@ function checkPartitions(job: ProcessingJob, info: PartitionInfo): Validation {
   }
 }
 
-/** What only the operator can check: Secrets, model sources, topic partitions. */
-export async function validate(job: ProcessingJob, reads: ValidationReads, partitions: PartitionLookup): Promise<ValidationResult> {
+/** What only the operator can check: Secrets, model sources, the checkpoint StorageClass, topic partitions. */
+export async function validate(
+  job: ProcessingJob,
+  reads: ValidationReads,
+  partitions: PartitionLookup,
+  checkpointPvc?: V1PersistentVolumeClaim,
+): Promise<ValidationResult> {
   const secrets = new Map<string, V1Secret>();
   const tlsSecret = job.spec.kafka.tls?.enabled ? job.spec.kafka.tls.secretName : undefined;
   const result = (validation: Validation): ValidationResult => {
@@ -104,7 +128,7 @@ export async function validate(job: ProcessingJob, reads: ValidationReads, parti
     const keys = new Set(Object.keys(tls?.data ?? {}));
     return { validation, secrets, kafkaClientCertificate: keys.has('tls.crt') && keys.has('tls.key') };
   };
-  const problem = (await checkSecrets(job, reads, secrets)) ?? (await checkModel(job, reads));
+  const problem = (await checkSecrets(job, reads, secrets)) ?? (await checkModel(job, reads)) ?? (await checkStorageClass(job, reads, checkpointPvc));
   if (problem) return result(problem);
   return result(checkPartitions(job, partitions(job, secrets)));
 }
