@@ -8,6 +8,7 @@ import { CART_STATE_FORMAT, CartTable } from '../jobs/cart/features.js';
 import { CHURN_FEATURES, CHURN_STATE_FORMAT, churnFeatures, ChurnTable, updateChurn } from '../jobs/churn/features.js';
 import { CheckpointError, DEFAULT_POLICY, IoGate, PartitionCheckpoints, writeBase } from './checkpoints.js';
 import { StateIncompatibleError } from './format.js';
+import { readSegmentFile } from './segment.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -96,6 +97,25 @@ describe('incremental checkpoints', () => {
     expect(picture(got.table as ChurnTable)).toEqual(before);
     fold(got.table as ChurnTable, events.slice(3000, 3100));
     expect((await again.begin(got.table, {}, 3100))!.kind).toBe('base');
+  });
+
+  it('reads a segment in chunks smaller than one entry as exactly as whole, and finds damage anywhere in it', () => {
+    const t = new ChurnTable();
+    fold(t, events);
+    const root = mkdtempSync(join(tmpdir(), 'sluice-chunks-'));
+    dirs.push(root);
+    writeBase(root, id, t, {}, 1);
+    const file = join(root, '0', readdirSync(join(root, '0')).find((f) => f.startsWith('base-'))!);
+    for (const chunk of [7, 100, 209, 4096]) {
+      const got = new ChurnTable();
+      expect(readSegmentFile(file, 'base', got, undefined, chunk).count).toBe(t.size);
+      expect(picture(got)).toEqual(picture(t));
+    }
+    const bytes = readFileSync(file);
+    // An id length byte: without the checksum the entries would no longer parse.
+    bytes[bytes.length - 2000] ^= 0x40;
+    writeFileSync(file, bytes);
+    expect(() => readSegmentFile(file, 'base', new ChurnTable(), undefined, 100)).toThrow(/checksum mismatch/);
   });
 
   it('detects a damaged byte by its checksum, and a torn manifest by its own', async () => {

@@ -23,7 +23,7 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { applySegment, SegmentEncoder, sameFormat, TornSegmentError, verifySegment, type SegmentHeader } from './segment.js';
+import { readSegmentFile, SegmentEncoder, sameFormat, TornSegmentError, type SegmentHeader } from './segment.js';
 import type { SnapshotSink, StateFormat, UserTable } from './table.js';
 import { assertCompatible } from './format.js';
 
@@ -92,6 +92,9 @@ export interface CheckpointPolicy {
   /** Time budget of one encoding slice on the event loop. */
   sliceMs: number;
 }
+
+/** A segment being written is flushed after this many bytes, so that its dirty pages stay few (they count against the pod's memory limit). */
+const SYNC_EVERY_BYTES = 64 << 20;
 
 export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 2 };
 
@@ -236,20 +239,23 @@ export class PartitionCheckpoints {
     let segments = 0;
     for (const ref of chain) {
       try {
-        const bytes = readFileSync(join(this.dir, ref.file));
-        const seg = verifySegment(bytes, ref.file);
-        if (seg.header.seq !== ref.seq || seg.header.kind !== ref.kind) throw new TornSegmentError(`${ref.file}: is ${seg.header.kind} ${seg.header.seq}, the manifest expects ${ref.kind} ${ref.seq}`);
-        applySegment(table, bytes, seg.entriesAt, seg.entriesEnd, seg.count, ref.file);
-        header = seg.header;
+        // Streamed: applied as it is read, verified at its end.
+        header = readSegmentFile(join(this.dir, ref.file), ref.file, table, (h) => {
+          if (h.seq !== ref.seq || h.kind !== ref.kind) throw new TornSegmentError(`${ref.file}: is ${h.kind} ${h.seq}, the manifest expects ${ref.kind} ${ref.seq}`);
+        }).header;
         segments++;
       } catch (err) {
         skipped.push((err as Error).message);
+        // The table may hold part of the torn segment: read the chain again up to the last good one.
+        void table.dispose();
         if (segments === 0) return undefined;
-        // The table may hold part of the torn delta: read the chain again up to the last good segment.
         return this.readChain(chain.slice(0, segments), newTable, skipped);
       }
     }
-    if (!header) return undefined;
+    if (!header) {
+      void table.dispose();
+      return undefined;
+    }
     return { table, meta: header.meta, nextOffset: header.nextOffset, savedAt: header.savedAt, segments };
   }
 
@@ -325,11 +331,20 @@ export class PartitionCheckpoints {
     const fh = await open(tmp, 'w', 0o644);
     try {
       let i = 0;
+      let unsynced = 0;
       while (i < cut.count) {
         i = this.slice(table, encoder, cut, i);
         const chunks = encoder.take();
-        for (const chunk of chunks) await fh.write(chunk);
+        for (const chunk of chunks) {
+          await fh.write(chunk);
+          unsynced += chunk.length;
+        }
         encoder.recycle(chunks);
+        if (unsynced >= SYNC_EVERY_BYTES) {
+          // A base of millions of users: dirty pages would otherwise pile up in the pod's memory cgroup until the final fsync.
+          unsynced = 0;
+          await fh.datasync();
+        }
         if (i < cut.count) await nextTurn();
         if (flight.abandoned) return false;
       }
@@ -372,12 +387,9 @@ export class PartitionCheckpoints {
     const slots = kind === 'delta' ? union(notDurable, cut.changes) : null;
     const header = this.header(kind, ++this.seq, nextOffset, meta);
     const encoder = new SegmentEncoder(table, header);
-    const count = slots ? slots.length : table.size;
-    for (let i = 0; i < count; i++) encoder.add(slots ? slots[i] : i);
-    encoder.finish();
     const file = `${kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
     const tmp = join(this.dir, `${file}.tmp`);
-    writeFileDurably(tmp, encoder.take());
+    writeSegmentSync(tmp, encoder, slots, slots ? slots.length : table.size);
     renameSync(tmp, join(this.dir, file));
     const m = this.manifestWith({ file, kind, seq: header.seq, nextOffset, bytes: encoder.bytes, users: encoder.entries }, header);
     const target = join(this.dir, `manifest.${m.seq % 2}.json`);
@@ -475,10 +487,8 @@ export function writeBase(root: string, id: CheckpointIdentity, table: UserTable
   const state = { name: id.format.name, version: id.format.version, features: [...id.format.features] };
   const header: SegmentHeader = { kind: 'base', seq: 1, jobType: id.jobType, topic: id.topic, partition: id.partition, state, nextOffset, meta, savedAt: Date.now() };
   const encoder = new SegmentEncoder(table, header);
-  for (let slot = 0; slot < table.size; slot++) encoder.add(slot);
-  encoder.finish();
   const file = `base-00000001-${writer}.seg`;
-  writeFileDurably(join(dir, `${file}.tmp`), encoder.take());
+  writeSegmentSync(join(dir, `${file}.tmp`), encoder, null, table.size);
   renameSync(join(dir, `${file}.tmp`), join(dir, file));
   const ref: SegmentRef = { file, kind: 'base', seq: 1, nextOffset, bytes: encoder.bytes, users: encoder.entries };
   const m: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, seq: 1, jobType: id.jobType, topic: id.topic, partition: id.partition, state, nextOffset, savedAt: header.savedAt, chain: [ref], previous: [], checksum: 0 };
@@ -520,6 +530,30 @@ async function writeDurably(path: string, body: Uint8Array): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Encodes `count` users (`slots[i]`, or slot i) into a new file and fsyncs it, writing chunks as they fill (a base is never held whole in memory). */
+function writeSegmentSync(path: string, encoder: SegmentEncoder, slots: Int32Array | null, count: number): void {
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    for (let i = 0; i < count; i++) {
+      encoder.add(slots ? slots[i] : i);
+      if (encoder.ready.length > 0) {
+        const chunks = encoder.take();
+        for (const c of chunks) writeAll(fd, c);
+        encoder.recycle(chunks);
+      }
+    }
+    encoder.finish();
+    for (const c of encoder.take()) writeAll(fd, c);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, c: Uint8Array): void {
+  for (let done = 0; done < c.length; ) done += writeSync(fd, c, done, c.length - done);
 }
 
 function writeFileDurably(path: string, chunks: Uint8Array[]): void {

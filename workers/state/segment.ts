@@ -10,6 +10,7 @@
  * All integers little-endian. A file that is short, lacks either magic, or
  * whose CRC or entry count does not match is torn and is never applied.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { StateFormat, UserTable } from './table.js';
 
@@ -118,40 +119,154 @@ export class SegmentEncoder {
   }
 }
 
-/** Checks a whole segment file and returns its header and the byte range of its entries. */
-export function verifySegment(file: Uint8Array, name: string): { header: SegmentHeader; entriesAt: number; entriesEnd: number; count: number } {
-  if (file.length < 12 + TRAILER_BYTES) throw new TornSegmentError(`${name}: ${file.length} bytes, too short to be a checkpoint segment`);
-  if (!Buffer.from(file.buffer, file.byteOffset, 8).equals(SEGMENT_MAGIC)) throw new TornSegmentError(`${name}: not a checkpoint segment (no SLUICESG magic)`);
-  const end = file.length - TRAILER_BYTES;
-  if (!Buffer.from(file.buffer, file.byteOffset + end + 8, 8).equals(SEGMENT_END)) throw new TornSegmentError(`${name}: torn (no end marker: the file was cut short)`);
-  const v = new DataView(file.buffer, file.byteOffset, file.length);
-  const want = v.getUint32(end + 4, true);
-  const got = crc32(file.subarray(0, end)) >>> 0;
-  if (want !== got) throw new TornSegmentError(`${name}: checksum mismatch (CRC-32 ${got.toString(16)}, recorded ${want.toString(16)}): the file is damaged`);
-  const headerLength = v.getUint32(8, true);
-  if (12 + headerLength > end) throw new TornSegmentError(`${name}: header runs past the end of the file`);
-  const header = JSON.parse(Buffer.from(file.buffer, file.byteOffset + 12, headerLength).toString('utf8')) as SegmentHeader;
-  return { header, entriesAt: 12 + headerLength, entriesEnd: end, count: v.getUint32(end, true) };
+/** Bytes read at a time when a segment file is restored: a base of millions of users is never held whole in memory. */
+const READ_CHUNK = 4 << 20;
+/** No entry is larger (a 32 KiB id and a value well below this): a length past it is damage. */
+const MAX_ENTRY = 1 << 24;
+
+/**
+ * Reads a segment file and applies its entries to `table` as they are read,
+ * in chunks (memory stays a few MiB whatever the file's size), computing the
+ * CRC-32 on the way. `accept` sees the header before any entry is applied and
+ * throws to refuse the file. A file that is short, lacks either magic, or
+ * whose checksum or entry count does not match throws TornSegmentError: the
+ * table may then hold part of it and must be discarded.
+ */
+export function readSegmentFile(path: string, name: string, table: UserTable, accept?: (h: SegmentHeader) => void, chunkBytes = READ_CHUNK): { header: SegmentHeader; count: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const frame = readFrame(fd, name);
+    let crc = crc32(frame.json, crc32(frame.head));
+    let header: SegmentHeader | undefined;
+    let failure: unknown;
+    try {
+      header = JSON.parse(frame.json.toString('utf8')) as SegmentHeader;
+      accept?.(header);
+    } catch (err) {
+      failure = err;
+    }
+    const entries = new EntryReader(Math.min(chunkBytes, frame.end - frame.entriesAt), name);
+    // After a failure the rest is still read: a checksum mismatch names the cause better than a garbled entry.
+    for (let pos = frame.entriesAt; pos < frame.end; ) {
+      const into = entries.space(frame.end - pos);
+      readAt(fd, into, into.length, pos);
+      crc = crc32(into, crc);
+      pos += into.length;
+      entries.added(into.length);
+      if (failure !== undefined) entries.discard();
+      else {
+        try {
+          entries.apply(table, pos >= frame.end);
+        } catch (err) {
+          failure = err;
+          entries.discard();
+        }
+      }
+    }
+    if (crc >>> 0 !== frame.want) throw new TornSegmentError(`${name}: checksum mismatch (CRC-32 ${(crc >>> 0).toString(16)}, recorded ${frame.want.toString(16)}): the file is damaged`);
+    if (failure !== undefined) throw failure;
+    if (entries.count !== frame.count) throw new TornSegmentError(`${name}: ${entries.count} entries, the trailer says ${frame.count}`);
+    return { header: header!, count: frame.count };
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Applies a verified segment's entries to a table (a user's value replaces what the table held). */
-export function applySegment(table: UserTable, file: Uint8Array, at: number, end: number, count: number, name: string): void {
-  let p = at;
-  let n = 0;
-  while (p < end) {
-    if (p + 2 > end) throw new TornSegmentError(`${name}: entry ${n} is cut short`);
-    const idLength = file[p] | (file[p + 1] << 8);
-    const valueAt = p + 2 + idLength + 4;
-    if (valueAt > end) throw new TornSegmentError(`${name}: entry ${n} is cut short`);
-    const q = p + 2 + idLength;
-    const valueLength = (file[q] | (file[q + 1] << 8) | (file[q + 2] << 16) | (file[q + 3] << 24)) >>> 0;
-    if (valueAt + valueLength > end) throw new TornSegmentError(`${name}: entry ${n} is cut short`);
-    const slot = table.slotOfBytes(file, p + 2, idLength);
-    table.readValue(slot, file, valueAt, valueLength);
-    p = valueAt + valueLength;
-    n++;
+/** A segment's magic, header and trailer, checked; where its entries are. */
+function readFrame(fd: number, name: string): { head: Buffer; json: Buffer; entriesAt: number; end: number; count: number; want: number } {
+  const size = fstatSync(fd).size;
+  if (size < 12 + TRAILER_BYTES) throw new TornSegmentError(`${name}: ${size} bytes, too short to be a checkpoint segment`);
+  const head = Buffer.alloc(12);
+  readAt(fd, head, 12, 0);
+  if (!head.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new TornSegmentError(`${name}: not a checkpoint segment (no SLUICESG magic)`);
+  const end = size - TRAILER_BYTES;
+  const trailer = Buffer.alloc(TRAILER_BYTES);
+  readAt(fd, trailer, TRAILER_BYTES, end);
+  if (!trailer.subarray(8).equals(SEGMENT_END)) throw new TornSegmentError(`${name}: torn (no end marker: the file was cut short)`);
+  const headerLength = head.readUInt32LE(8);
+  if (12 + headerLength > end) throw new TornSegmentError(`${name}: header runs past the end of the file`);
+  const json = Buffer.alloc(headerLength);
+  readAt(fd, json, headerLength, 12);
+  return { head, json, entriesAt: 12 + headerLength, end, count: trailer.readUInt32LE(0), want: trailer.readUInt32LE(4) };
+}
+
+/** The entries of a segment as its chunks arrive: applies each whole one, keeps a partial one for the next chunk. */
+class EntryReader {
+  private buf: Buffer;
+  /** buf[at, filled) is read and not yet applied. */
+  private at = 0;
+  private filled = 0;
+  count = 0;
+
+  constructor(
+    chunkBytes: number,
+    private readonly name: string,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(1, chunkBytes));
   }
-  if (n !== count) throw new TornSegmentError(`${name}: ${n} entries, the trailer says ${count}`);
+
+  /** Where the next bytes of the file go (what is kept moved to the front first), at most `max` of them. */
+  space(max: number): Buffer {
+    if (this.at > 0) {
+      this.buf.copyWithin(0, this.at, this.filled);
+      this.filled -= this.at;
+      this.at = 0;
+    }
+    return this.buf.subarray(this.filled, Math.min(this.buf.length, this.filled + max));
+  }
+
+  added(n: number): void {
+    this.filled += n;
+  }
+
+  discard(): void {
+    this.at = this.filled;
+  }
+
+  /** Applies every whole entry read so far; `final`: the file has no more bytes. */
+  apply(table: UserTable, final: boolean): void {
+    const buf = this.buf;
+    for (let left = this.filled - this.at; left > 0; left = this.filled - this.at) {
+      const need = this.needed(left);
+      if (need > MAX_ENTRY) throw new TornSegmentError(`${this.name}: entry ${this.count} of ${need} bytes`);
+      if (left < need) {
+        if (final) throw new TornSegmentError(`${this.name}: entry ${this.count} is cut short`);
+        if (need > buf.length) this.grow(need);
+        return;
+      }
+      const idLength = buf[this.at] | (buf[this.at + 1] << 8);
+      table.readValue(table.slotOfBytes(buf, this.at + 2, idLength), buf, this.at + 6 + idLength, need - 6 - idLength);
+      this.at += need;
+      this.count++;
+    }
+  }
+
+  /** Bytes of the entry at `at`, as far as known from the `left` bytes read: its lengths' first, then the whole. */
+  private needed(left: number): number {
+    if (left < 2) return 2;
+    const b = this.buf;
+    const idLength = b[this.at] | (b[this.at + 1] << 8);
+    if (left < 6 + idLength) return 6 + idLength;
+    const q = this.at + 2 + idLength;
+    return 6 + idLength + ((b[q] | (b[q + 1] << 8) | (b[q + 2] << 16) | (b[q + 3] << 24)) >>> 0);
+  }
+
+  private grow(size: number): void {
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, this.at, this.filled);
+    this.filled -= this.at;
+    this.at = 0;
+    this.buf = bigger;
+  }
+}
+
+function readAt(fd: number, into: Uint8Array, n: number, position: number): void {
+  let done = 0;
+  while (done < n) {
+    const got = readSync(fd, into, done, n - done, position + done);
+    if (got === 0) throw new TornSegmentError(`file ends at ${position + done}, ${n - done} more bytes expected`);
+    done += got;
+  }
 }
 
 export function sameFormat(a: StateFormat, b: SegmentHeader['state']): boolean {
