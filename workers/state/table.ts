@@ -17,7 +17,7 @@ import { UserIndex } from './user-index.js';
 /** Where a table keeps its records: in memory (the default), or on local disk with a cache. */
 export type StateStore = { backend: 'memory' } | ({ backend: 'disk' } & DiskOptions);
 
-export const PAGE_SHIFT = 13;
+export const PAGE_SHIFT = 11;
 export const PAGE_RECORDS = 1 << PAGE_SHIFT;
 export const PAGE_MASK = PAGE_RECORDS - 1;
 

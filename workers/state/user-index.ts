@@ -3,12 +3,18 @@
  * 2... in order of first appearance) without a JavaScript string or Map entry
  * per user: ids live as UTF-8 bytes in an append-only arena, and an
  * open-addressing hash table over typed arrays maps an id to its slot. About
- * 13 bytes per user plus the id's bytes, where a Map<string, ...> and the id
+ * 12 bytes per user plus the id's bytes, where a Map<string, ...> and the id
  * strings cost about 80. Slots are never reused: users are not deleted.
+ *
+ * The table grows by 1.5 and 4/3 in turn (1024, 1536, 2048, 3072...), not by
+ * doubling, so it is 50% to 75% full rather than 37% to 75%; a cell is chosen
+ * from the hash's high bits (h × size / 2^32), its tag from the low byte.
  */
 
-const CHUNK = 1 << 20;
-const REF_SHIFT = 16;
+/** Arena chunks of 256 KiB (a ref is chunk << 18 | offset: 4 GiB of ids at most). */
+const CHUNK_SHIFT = 18;
+const CHUNK = 1 << CHUNK_SHIFT;
+const REF_SHIFT = 14;
 const REF_PAGE = 1 << REF_SHIFT;
 const REF_MASK = REF_PAGE - 1;
 const EMPTY = 0;
@@ -36,16 +42,15 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class UserIndex {
-  /** Slot + 1 per table cell, EMPTY for a free cell; beside it the top byte of the id's hash, to skip most comparisons. */
+  /** Slot + 1 per table cell, EMPTY for a free cell; beside it the low byte of the id's hash, to skip most comparisons. */
   private table = new Int32Array(1 << 10);
   private tags = new Uint8Array(1 << 10);
-  private mask = this.table.length - 1;
   /**
-   * Per slot, in pages of REF_PAGE: where its id starts in the arena (chunk << 20 | offset): a length byte
+   * Per slot, in pages of REF_PAGE: where its id starts in the arena (chunk << CHUNK_SHIFT | offset): a length byte
    * (two if 128 or more), then UTF-8. Pages, not one growing array: no copy, no unused half.
    */
   private readonly refs: Uint32Array[] = [new Uint32Array(256)];
-  /** Arena chunks: the first ones small (a partition with few users stays small), then 1 MiB each. */
+  /** Arena chunks: the first ones small (a partition with few users stays small), then CHUNK each. */
   private readonly chunks: Uint8Array[] = [new Uint8Array(4096)];
   private used = 0;
   private count = 0;
@@ -117,7 +122,7 @@ export class UserIndex {
   /** Writes a slot's id as a u16 length and its bytes at out[at...] (no allocation: checkpoints do this per user); returns the bytes written. */
   writeId(slot: number, out: Uint8Array, at: number): number {
     const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
-    const chunk = this.chunks[ref >>> 20];
+    const chunk = this.chunks[ref >>> CHUNK_SHIFT];
     let from = ref & (CHUNK - 1);
     let n = chunk[from++];
     if (n & 0x80) n = (n & 0x7f) | (chunk[from++] << 7);
@@ -131,7 +136,7 @@ export class UserIndex {
   /** Bytes of a slot's id. */
   idLength(slot: number): number {
     const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
-    const chunk = this.chunks[ref >>> 20];
+    const chunk = this.chunks[ref >>> CHUNK_SHIFT];
     const at = ref & (CHUNK - 1);
     const n = chunk[at];
     return n & 0x80 ? (n & 0x7f) | (chunk[at + 1] << 7) : n;
@@ -140,7 +145,7 @@ export class UserIndex {
   /** The chunk, start and length of a slot's id bytes. */
   private bytesAt(slot: number): [Uint8Array, number, number] {
     const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
-    const chunk = this.chunks[ref >>> 20];
+    const chunk = this.chunks[ref >>> CHUNK_SHIFT];
     let at = ref & (CHUNK - 1);
     let n = chunk[at++];
     if (n & 0x80) n = (n & 0x7f) | (chunk[at++] << 7);
@@ -149,15 +154,16 @@ export class UserIndex {
 
   /** `bytes` null: compare with the ASCII string `id`. */
   private lookup(h: number, id: string, bytes: Uint8Array | null, off: number, len: number): number {
-    const tag = h >>> 24;
-    for (let cell = h & this.mask; ; cell = (cell + 1) & this.mask) {
+    const tag = h & 0xff;
+    const size = this.table.length;
+    for (let cell = cellOf(h, size); ; cell = cell + 1 === size ? 0 : cell + 1) {
       const v = this.table[cell];
       if (v === EMPTY) return -1;
       if (this.tags[cell] !== tag) continue;
       const s = v - 1;
       // Inline rather than bytesAt(): no tuple on the hottest path.
       const ref = this.refs[s >>> REF_SHIFT][s & REF_MASK];
-      const chunk = this.chunks[ref >>> 20];
+      const chunk = this.chunks[ref >>> CHUNK_SHIFT];
       let at = ref & (CHUNK - 1);
       let n = chunk[at++];
       if (n & 0x80) n = (n & 0x7f) | (chunk[at++] << 7);
@@ -190,7 +196,7 @@ export class UserIndex {
       bigger.set(this.refs[page]);
       this.refs[page] = bigger;
     }
-    this.refs[page][slot & REF_MASK] = ((last << 20) | this.used) >>> 0;
+    this.refs[page][slot & REF_MASK] = ((last << CHUNK_SHIFT) | this.used) >>> 0;
     const chunk = this.chunks[last];
     if (len < 0x80) chunk[this.used] = len;
     else {
@@ -208,21 +214,28 @@ export class UserIndex {
   }
 
   private place(slot: number, h: number): void {
-    let cell = h & this.mask;
-    while (this.table[cell] !== EMPTY) cell = (cell + 1) & this.mask;
+    const size = this.table.length;
+    let cell = cellOf(h, size);
+    while (this.table[cell] !== EMPTY) cell = cell + 1 === size ? 0 : cell + 1;
     this.table[cell] = slot + 1;
-    this.tags[cell] = h >>> 24;
+    this.tags[cell] = h & 0xff;
   }
 
   private rehash(): void {
-    this.table = new Int32Array(this.table.length * 2);
+    const size = this.table.length;
+    // 2^k grows to 3 * 2^(k-1), which grows to 2^(k+1).
+    this.table = new Int32Array((size & (size - 1)) === 0 ? size + size / 2 : (size / 3) * 4);
     this.tags = new Uint8Array(this.table.length);
-    this.mask = this.table.length - 1;
     for (let s = 0; s < this.count; s++) {
       const [chunk, at, n] = this.bytesAt(s);
       this.place(s, hashBytes(chunk, at, n));
     }
   }
+}
+
+/** The table cell of a hash: its high bits scaled to the size (exact in doubles for tables under 2^21 cells, within the table beyond). */
+function cellOf(h: number, size: number): number {
+  return Math.floor((h / 4294967296) * size);
 }
 
 function sameAscii(chunk: Uint8Array, at: number, id: string): boolean {
