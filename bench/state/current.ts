@@ -18,7 +18,7 @@ export async function currentBackend(name: string, o: BackendOptions): Promise<B
   const logs = Array.from({ length: o.partitions }, (_, p) => new PartitionCheckpoints(o.checkpointDir, { jobType: job.type, topic: 'events', partition: p, format }, DEFAULT_POLICY, gate));
   let states = Array.from({ length: o.partitions }, () => job.newState());
   return {
-    label: name === 'disk' ? `compact, disk (LMDB, ${CACHE_MIB} MiB cache per partition)` : 'compact, memory',
+    label: name === 'disk' ? `compact, disk (record file, ${CACHE_MIB} MiB cache per partition)` : 'compact, memory',
     async process(p, events) {
       await job.process(states[p], events);
     },

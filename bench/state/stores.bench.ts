@@ -5,7 +5,7 @@
  *   npx tsx bench/state/stores.bench.ts [--records 2000000] [--dir /tmp]
  * better-sqlite3 is measured when installed (npm install --no-save better-sqlite3@12).
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -38,6 +38,20 @@ function lmdbStore(dir: string): Store {
     },
     get: (key) => db.getBinaryFast(key),
     close: () => void db.close(),
+  };
+}
+
+/** No store at all: a file of fixed-size records at slot × size, read and written in place (pread / pwrite). */
+function fileStore(dir: string): Store {
+  const fd = openSync(join(dir, 'records'), 'w+');
+  const out = new Uint8Array(VALUE);
+  return {
+    name: 'flat file (pread/pwrite)',
+    putBatch(keys, values) {
+      for (let i = 0; i < keys.length; i++) writeSync(fd, values[i], 0, VALUE, keys[i] * VALUE);
+    },
+    get: (key) => (readSync(fd, out, 0, VALUE, key * VALUE) === VALUE ? out : undefined),
+    close: () => closeSync(fd),
   };
 }
 
@@ -113,5 +127,7 @@ function measure(make: (dir: string) => Store | undefined): void {
 }
 
 console.log(`embedded stores, ${N.toLocaleString('en-US')} records of ${VALUE} bytes keyed by a 32-bit slot, node ${process.version}`);
-measure(lmdbStore);
-measure(sqliteStore);
+const only = arg('--stores', 'lmdb,sqlite,file').split(',');
+if (only.includes('lmdb')) measure(lmdbStore);
+if (only.includes('sqlite')) measure(sqliteStore);
+if (only.includes('file')) measure(fileStore);

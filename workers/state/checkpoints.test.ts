@@ -254,4 +254,26 @@ describe('the disk-backed table', () => {
     await restored.table.dispose();
     expect(readdirSync(local)).toEqual([]);
   });
+
+  it('writes the users of a cut while they change and leave the cache (copy-on-write, read ahead)', async () => {
+    const local = mkdtempSync(join(tmpdir(), 'sluice-local-'));
+    dirs.push(local);
+    const many = [...new EventGenerator({ seed: 9, users: 4000, days: 12 })];
+    const store = { backend: 'disk' as const, dir: local, cacheMiB: 0.1 };
+    const disk = new ChurnTable(store);
+    fold(disk, many.slice(0, 30_000));
+    const atCut = picture(disk);
+    const log = newLog(undefined, { compactRatio: 0.5, maxDeltas: 40, sliceMs: 0.05 });
+    const done = log.begin(disk, {}, 30_000)!;
+    // Every user changes (and most are evicted) while the base is still being encoded.
+    for (let k = 30_000; k < many.length; k += 200) {
+      fold(disk, many.slice(k, k + 200));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await done)!.kind).toBe('base');
+    const restored = log.load(() => new ChurnTable(store))!;
+    expect(picture(restored.table as ChurnTable)).toEqual(atCut);
+    await disk.dispose();
+    await restored.table.dispose();
+  });
 });
