@@ -25,7 +25,7 @@ const list = (name: string, fallback: string): string[] => arg(name, fallback).s
 const USERS = list('--users', '100000,1000000').map(Number);
 const JOBS = list('--jobs', 'churn,cart');
 const BACKENDS = list('--backends', 'baseline,memory,disk');
-const passThrough = ['--repeat', '--live-seconds', '--interval-seconds', '--partitions', '--rev', '--tmp', '--days-max'].flatMap((k) => (process.argv.includes(k) ? [k, arg(k, '')] : []));
+const passThrough = [...(process.argv.includes('--trace-memory') ? ['--trace-memory'] : []), ...['--repeat', '--live-seconds', '--interval-seconds', '--partitions', '--rev', '--tmp', '--days-max'].flatMap((k) => (process.argv.includes(k) ? [k, arg(k, '')] : []))];
 const repoRoot = join(import.meta.dirname, '..');
 
 /** Heap ceiling per case: generous, so that the figure measured is the state's, not a failure. */
@@ -54,7 +54,10 @@ function runCase(backend: string, job: string, users: number): Promise<Record<st
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (passThrough.includes('--trace-memory')) process.stderr.write(d);
+    });
     child.on('exit', (code, signal) => {
       const line = stdout.trim().split('\n').at(-1) ?? '';
       try {

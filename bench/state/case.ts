@@ -5,8 +5,8 @@
  *
  *   node --expose-gc --import tsx bench/state/case.ts --backend baseline --job churn --users 1000000
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { EventType, UserEvent } from '../../workers/events/types.js';
@@ -35,6 +35,16 @@ const TMP = arg('--tmp', process.env.TMPDIR ?? '/tmp');
 /** Most active days of a generated user's history (1 to this many). */
 const DAYS_MAX = Number(arg('--days-max', '10'));
 const repoRoot = join(import.meta.dirname, '..', '..');
+/** Every second, memory (the process's and, in a container, its cgroup's) on stderr, with the phase. */
+const TRACE = process.argv.includes('--trace-memory');
+let phase = 'start';
+/**
+ * Each event-loop stall over 8 ms during a checkpoint, on stderr: how long the
+ * main thread ran and how long it waited for a CPU meanwhile (its schedstat),
+ * and the garbage collections inside it: a stall that is mostly waiting is
+ * the machine's load, not the code.
+ */
+const TRACE_STALLS = process.argv.includes('--trace-stalls');
 
 /** "Now" in event time: noon, so that a live run of minutes never crosses midnight (churn's rescoring of everyone). */
 const T0 = Date.UTC(2026, 2, 15, 12);
@@ -143,6 +153,46 @@ async function build(b: BackendUnderTest, offsets: number[]): Promise<number> {
   return events;
 }
 
+/** [ns on CPU, ns waiting for a CPU] of the main thread. */
+function schedstat(): [number, number] {
+  try {
+    const [run, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return [run, wait];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
+function stallTracer(label: string): () => void {
+  if (!TRACE_STALLS) return () => undefined;
+  const gcs: Array<{ at: number; ms: number; kind: number }> = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration, kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0 });
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  let lastSched = schedstat();
+  const stalls: Array<[number, string]> = [];
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const sched = schedstat();
+    const gap = now - last;
+    if (gap > 8) {
+      const inGap = gcs.filter((g) => g.at >= last - 1 && g.at <= now).map((g) => `gc${g.kind}:${g.ms.toFixed(1)}`);
+      stalls.push([gap, `${gap.toFixed(1)}ms (ran ${((sched[0] - lastSched[0]) / 1e6).toFixed(1)}, waited for a CPU ${((sched[1] - lastSched[1]) / 1e6).toFixed(1)}${inGap.length ? `, ${inGap.join(' ')}` : ''})`]);
+    }
+    last = now;
+    lastSched = sched;
+  }, 1);
+  return () => {
+    clearInterval(timer);
+    obs.disconnect();
+    const gcMs = gcs.reduce((n, g) => n + g.ms, 0);
+    const worst = stalls.sort((a, b) => b[0] - a[0]).slice(0, 12).map((x) => x[1]);
+    process.stderr.write(`stalls ${label}: ${stalls.length} over 8 ms${worst.length ? `, the longest: ${worst.join('; ')}` : ''}; gc ${gcs.length} × ${gcMs.toFixed(1)} ms\n`);
+  };
+}
+
 interface Timed {
   ms: number;
   bytes: number;
@@ -155,6 +205,7 @@ async function checkpointAll(b: BackendUnderTest, offsets: number[], full: boole
   h.enable();
   // The monitor's timer must be running before the checkpoint starts, and fire once after it ends.
   await sleep(5);
+  const stop = stallTracer(`${full ? 'full' : '1%'} checkpoint`);
   const start = performance.now();
   const results = [];
   for (let p = 0; p < PARTITIONS; p++) results.push(b.checkpoint(p, offsets[p], full));
@@ -162,6 +213,7 @@ async function checkpointAll(b: BackendUnderTest, offsets: number[], full: boole
   const ms = performance.now() - start;
   await sleep(5);
   h.disable();
+  stop();
   return { ms, bytes: done.reduce((n, r) => n + r.bytes, 0), stallMs: h.max / 1e6 };
 }
 
@@ -259,7 +311,38 @@ async function live(b: BackendUnderTest, offsets: number[], rate: number, second
   return { events: taken, seconds: elapsed, rate: taken / elapsed, p50: q(0.5), p99: q(0.99), max: n ? lat[n - 1] : NaN, checkpoints };
 }
 
+function cgroupMemory(): Record<string, number> | undefined {
+  for (const [usage, stat] of [
+    ['/sys/fs/cgroup/memory/memory.usage_in_bytes', '/sys/fs/cgroup/memory/memory.stat'],
+    ['/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory.stat'],
+  ]) {
+    try {
+      const out: Record<string, number> = { usage: mib(Number(readFileSync(usage, 'utf8'))) };
+      for (const line of readFileSync(stat, 'utf8').split('\n')) {
+        const [k, v] = line.split(' ');
+        if (['cache', 'rss', 'dirty', 'writeback', 'mapped_file', 'file', 'anon', 'file_dirty', 'file_writeback'].includes(k)) out[k] = mib(Number(v));
+      }
+      return out;
+    } catch {
+      // Not this cgroup version.
+    }
+  }
+  return undefined;
+}
+
+function traceMemory(): void {
+  if (!TRACE) return;
+  const started = performance.now();
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    const line = { s: Math.round((performance.now() - started) / 100) / 10, phase, rss: mib(m.rss), heap: mib(m.heapUsed), arrayBuffers: mib(m.arrayBuffers), cgroup: cgroupMemory() };
+    process.stderr.write(`${JSON.stringify(line, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v))}\n`);
+  }, 1000);
+  timer.unref();
+}
+
 async function main(): Promise<void> {
+  traceMemory();
   const work = mkdtempSync(join(TMP, 'sluice-state-bench-'));
   const checkpointDir = join(work, 'checkpoints');
   const localDir = join(work, 'local');
@@ -273,6 +356,7 @@ async function main(): Promise<void> {
     gcNow();
     const before = process.memoryUsage();
     let t = performance.now();
+    phase = 'build';
     out.buildEvents = await build(b, offsets);
     out.buildSeconds = (performance.now() - t) / 1000;
     gcNow();
@@ -285,6 +369,7 @@ async function main(): Promise<void> {
 
     // The noise floor: the longest event-loop delay over two seconds with nothing to do (a loaded machine delays timers too).
     out.idleStallMs = await idleStall(2_000);
+    phase = 'full checkpoints';
     const full: Timed[] = [];
     for (let r = 0; r < REPEAT; r++) full.push(await checkpointAll(b, offsets, true));
     gcNow();
@@ -294,6 +379,7 @@ async function main(): Promise<void> {
     out.localDiskBytesPerUser = b.localDiskBytes() / USERS;
     out.steadyHeapMiB = mib(steady.heapUsed - before.heapUsed + steady.arrayBuffers - before.arrayBuffers);
     out.fullCheckpoint = { ms: median(full.map((x) => x.ms)), MiB: mib(median(full.map((x) => x.bytes))), stallMs: median(full.map((x) => x.stallMs)) };
+    phase = 'incremental checkpoints';
     const incremental: Timed[] = [];
     for (let r = 0; r < REPEAT; r++) {
       await touchOnePercent(b, offsets, r + 1);
@@ -302,6 +388,7 @@ async function main(): Promise<void> {
     out.incrementalCheckpoint = { ms: median(incremental.map((x) => x.ms)), MiB: mib(median(incremental.map((x) => x.bytes))), stallMs: median(incremental.map((x) => x.stallMs)), maxStallMs: Math.max(...incremental.map((x) => x.stallMs)) };
     out.checkpointDirMiB = mib(dirBytes(checkpointDir));
 
+    phase = 'restore';
     const restores: number[] = [];
     for (let r = 0; r < REPEAT; r++) {
       gcNow();
@@ -314,9 +401,13 @@ async function main(): Promise<void> {
     if (b.users() !== out.usersHeld) throw new Error(`restored ${b.users()} users, held ${String(out.usersHeld)}`);
 
     model.live = real;
+    phase = 'live, max rate';
     const max = await live(b, offsets, Infinity, LIVE_SECONDS, T0 + HOUR_MS);
     out.maxRate = { eventsPerSecond: max.rate, checkpoints: max.checkpoints };
+    phase = 'live, half load';
+    const stopTrace = stallTracer('at half load');
     const half = await live(b, offsets, max.rate / 2, LIVE_SECONDS, T0 + 2 * HOUR_MS);
+    stopTrace();
     out.halfLoad = { target: max.rate / 2, achieved: half.rate, p50Ms: half.p50, p99Ms: half.p99, maxMs: half.max, checkpoints: half.checkpoints };
     gcNow();
     out.rssEndMiB = mib(process.memoryUsage().rss);
