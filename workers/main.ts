@@ -48,7 +48,7 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
   await sink.waitReady(5_000).catch((err: Error) => logger.warn({ err: err.message }, 'redis not reachable yet; results wait until it is'));
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
   const { job, output } = createJob(definition, { config, model, sink, metrics: metrics.registry, logger, credentials, holder, state: stateStore(config) });
-  if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (LMDB), rebuilt from the checkpoints');
+  if (config.state?.backend === 'disk') logger.info({ dir: config.state.dir, cacheMiB: config.state.cacheMiB }, 'state on local disk (a file of fixed-size records), rebuilt from the checkpoints');
   const worker = new KafkaWorker({
     config,
     connection: kafkaConnection(config.kafka, credentials.kafka, logger),

@@ -143,7 +143,7 @@ export interface ProcessingJobSpecCheckpoint {
 
 /** Where each worker keeps its users' state between checkpoints. */
 export interface ProcessingJobSpecState {
-  /** memory (default): every user of the worker's partitions in its memory, about 240 bytes per churn user and 60 per cart user. disk: in an embedded store (LMDB) on the pod's local disk, an emptyDir, with the users in use cached in memory, for more users per worker than its memory holds. Either way the checkpoint volume holds what rebuilds the state on any pod: the local store is never put on the shared volume. Defaults to memory. */
+  /** memory (default): every user of the worker's partitions in its memory, about 240 bytes per churn user and 60 per cart user. disk: in a file of fixed-size records on the pod's local disk, an emptyDir, with the users in use cached in memory, for more users per worker than its memory holds. Either way the checkpoint volume holds what rebuilds the state on any pod: the local store is never put on the shared volume. Defaults to memory. */
   backend: "memory" | "disk";
   /** Memory in MiB for the users cached per partition with the disk backend. Defaults to 256. */
   cacheMiB: number;
