@@ -233,7 +233,8 @@ describe('the disk-backed table', () => {
     const local = mkdtempSync(join(tmpdir(), 'sluice-local-'));
     dirs.push(local);
     const many = [...new EventGenerator({ seed: 8, users: 3000, days: 12 })];
-    const store = { backend: 'disk' as const, dir: local, cacheMiB: 0.1 };
+    // Flushed every few records: the flushes in the background and the waits for the disk run too.
+    const store = { backend: 'disk' as const, dir: local, cacheMiB: 0.1, syncEveryBytes: 8192 };
     const disk = new ChurnTable(store);
     const memory = new ChurnTable();
     fold(disk, many.slice(0, 30_000));

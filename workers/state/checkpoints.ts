@@ -18,7 +18,7 @@
  * since the last durable point.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -536,12 +536,17 @@ async function writeDurably(path: string, body: Uint8Array): Promise<void> {
 function writeSegmentSync(path: string, encoder: SegmentEncoder, slots: Int32Array | null, count: number): void {
   const fd = openSync(path, 'w', 0o644);
   try {
+    let unsynced = 0;
     for (let i = 0; i < count; i++) {
       encoder.add(slots ? slots[i] : i);
-      if (encoder.ready.length > 0) {
-        const chunks = encoder.take();
-        for (const c of chunks) writeAll(fd, c);
-        encoder.recycle(chunks);
+      if (encoder.ready.length === 0) continue;
+      const chunks = encoder.take();
+      for (const c of chunks) unsynced += writeAll(fd, c);
+      encoder.recycle(chunks);
+      if (unsynced >= SYNC_EVERY_BYTES) {
+        // As encodeInto: a few dirty pages at a time, not a whole base's.
+        unsynced = 0;
+        fdatasyncSync(fd);
       }
     }
     encoder.finish();
@@ -552,8 +557,9 @@ function writeSegmentSync(path: string, encoder: SegmentEncoder, slots: Int32Arr
   }
 }
 
-function writeAll(fd: number, c: Uint8Array): void {
+function writeAll(fd: number, c: Uint8Array): number {
   for (let done = 0; done < c.length; ) done += writeSync(fd, c, done, c.length - done);
+  return c.length;
 }
 
 function writeFileDurably(path: string, chunks: Uint8Array[]): void {

@@ -9,7 +9,8 @@
  * when too much of it is dirty). Every `syncEveryBytes` written, the file is
  * flushed in the background (fdatasync off the event loop), so that dirty
  * pages never pile up in the pod's memory cgroup, where they count against
- * its limit.
+ * its limit; should four times that be written while a flush is still
+ * running, the writer waits for the disk (fdatasync on the event loop).
  *
  * The file is a cache of the checkpoints: it is never synced for durability,
  * and a restore rebuilds it from the checkpoint volume, so it belongs on local
@@ -20,7 +21,7 @@
  * call instead of a copied 4 KiB page per record changed (LMDB) and a commit
  * that has to be waited for.
  */
-import { closeSync, fdatasync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from './page.js';
 
@@ -229,14 +230,18 @@ export class DiskRecords {
     this.combineCount = 0;
     this.written += n;
     this.unsynced += n;
-    if (this.unsynced >= this.syncEvery && !this.syncing) {
+    if (this.unsynced < this.syncEvery) return;
+    if (!this.syncing) {
       // Turns the dirty pages written so far into clean ones the kernel may drop (not for durability: the file is a cache).
       this.unsynced = 0;
       this.syncing = true;
-      const fd = this.fd;
-      fdatasync(fd, () => {
+      fdatasync(this.fd, () => {
         this.syncing = false;
       });
+    } else if (this.unsynced >= 4 * this.syncEvery) {
+      // The disk is slower than the writes (a restore writes at memory speed): wait for it here rather than let dirty pages fill the pod's memory.
+      this.unsynced = 0;
+      fdatasyncSync(this.fd);
     }
   }
 
