@@ -25,7 +25,7 @@ const list = (name: string, fallback: string): string[] => arg(name, fallback).s
 const USERS = list('--users', '100000,1000000').map(Number);
 const JOBS = list('--jobs', 'churn,cart');
 const BACKENDS = list('--backends', 'baseline,memory,disk');
-const passThrough = [...(process.argv.includes('--trace-memory') ? ['--trace-memory'] : []), ...['--repeat', '--live-seconds', '--interval-seconds', '--partitions', '--rev', '--tmp', '--days-max'].flatMap((k) => (process.argv.includes(k) ? [k, arg(k, '')] : []))];
+const passThrough = [...['--trace-memory', '--trace-stalls', '--no-checkpoint-run'].filter((k) => process.argv.includes(k)), ...['--repeat', '--live-seconds', '--interval-seconds', '--partitions', '--rev', '--tmp', '--days-max'].flatMap((k) => (process.argv.includes(k) ? [k, arg(k, '')] : []))];
 const repoRoot = join(import.meta.dirname, '..');
 
 /** Heap ceiling per case: generous, so that the figure measured is the state's, not a failure. */
@@ -56,7 +56,7 @@ function runCase(backend: string, job: string, users: number): Promise<Record<st
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (passThrough.includes('--trace-memory')) process.stderr.write(d);
+      if (passThrough.includes('--trace-memory') || passThrough.includes('--trace-stalls')) process.stderr.write(d);
     });
     child.on('exit', (code, signal) => {
       const line = stdout.trim().split('\n').at(-1) ?? '';
@@ -92,7 +92,7 @@ for (const job of JOBS) {
         `| ${job} | ${f(users)} | ${String(r.backend)} | ${f(r.steadyHeapMiB)} | ${f(r.steadyBytesPerUser)}${r.localDiskBytesPerUser ? ` (+${f(r.localDiskBytesPerUser)} disk)` : ''} | ${f(r.rssMiB)} | ` +
           `${f(get(r, 'fullCheckpoint.ms'))} / ${f(get(r, 'fullCheckpoint.MiB'), 1)} | ${f(get(r, 'incrementalCheckpoint.ms'), 1)} / ${f(get(r, 'incrementalCheckpoint.MiB'), 2)} | ` +
           `${f(r.restoreMs)} | ${f(get(r, 'fullCheckpoint.stallMs'), 1)} / ${f(get(r, 'incrementalCheckpoint.maxStallMs'), 1)} / ${f(r.idleStallMs, 1)} | ${f(get(r, 'maxRate.eventsPerSecond'))} | ` +
-          `${f(get(r, 'halfLoad.p50Ms'), 1)} / ${f(get(r, 'halfLoad.p99Ms'), 1)} | ${f(r.peakRssMiB)} |`,
+          `${f(get(r, 'halfLoad.p50Ms'), 1)} / ${f(get(r, 'halfLoad.p99Ms'), 1)}${r.halfLoadNoCheckpoints ? ` (no checkpoints: ${f(get(r, 'halfLoadNoCheckpoints.p99Ms'), 1)})` : ''} | ${f(r.peakRssMiB)}${r.cgroupPeakMiB ? ` (cgroup ${f(r.cgroupPeakMiB)})` : ''} |`,
       );
     }
   }

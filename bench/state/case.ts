@@ -5,7 +5,7 @@
  *
  *   node --expose-gc --import tsx bench/state/case.ts --backend baseline --job churn --users 1000000
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
@@ -45,6 +45,8 @@ let phase = 'start';
  * the machine's load, not the code.
  */
 const TRACE_STALLS = process.argv.includes('--trace-stalls');
+/** A third live run at half load without checkpoints. */
+const NO_CHECKPOINT_RUN = process.argv.includes('--no-checkpoint-run');
 
 /** "Now" in event time: noon, so that a live run of minutes never crosses midnight (churn's rescoring of everyone). */
 const T0 = Date.UTC(2026, 2, 15, 12);
@@ -163,7 +165,14 @@ function schedstat(): [number, number] {
   }
 }
 
-function stallTracer(label: string): () => void {
+/** The longest stall seen by a tracer: its length, the main thread's time on a CPU in it, and its time waiting for one. */
+interface Stall {
+  ms: number;
+  ranMs: number;
+  waitedMs: number;
+}
+
+function stallTracer(label: string): () => Stall | undefined {
   if (!TRACE_STALLS) return () => undefined;
   const gcs: Array<{ at: number; ms: number; kind: number }> = [];
   const obs = new PerformanceObserver((list) => {
@@ -173,10 +182,12 @@ function stallTracer(label: string): () => void {
   let last = performance.now();
   let lastSched = schedstat();
   const stalls: Array<[number, string]> = [];
+  let longest: Stall = { ms: 0, ranMs: 0, waitedMs: 0 };
   const timer = setInterval(() => {
     const now = performance.now();
     const sched = schedstat();
     const gap = now - last;
+    if (gap > longest.ms) longest = { ms: gap, ranMs: (sched[0] - lastSched[0]) / 1e6, waitedMs: (sched[1] - lastSched[1]) / 1e6 };
     if (gap > 8) {
       const inGap = gcs.filter((g) => g.at >= last - 1 && g.at <= now).map((g) => `gc${g.kind}:${g.ms.toFixed(1)}`);
       stalls.push([gap, `${gap.toFixed(1)}ms (ran ${((sched[0] - lastSched[0]) / 1e6).toFixed(1)}, waited for a CPU ${((sched[1] - lastSched[1]) / 1e6).toFixed(1)}${inGap.length ? `, ${inGap.join(' ')}` : ''})`]);
@@ -190,12 +201,14 @@ function stallTracer(label: string): () => void {
     const gcMs = gcs.reduce((n, g) => n + g.ms, 0);
     const worst = stalls.sort((a, b) => b[0] - a[0]).slice(0, 12).map((x) => x[1]);
     process.stderr.write(`stalls ${label}: ${stalls.length} over 8 ms${worst.length ? `, the longest: ${worst.join('; ')}` : ''}; gc ${gcs.length} × ${gcMs.toFixed(1)} ms\n`);
+    return longest;
   };
 }
 
 interface Timed {
   ms: number;
   bytes: number;
+  longest?: Stall;
   stallMs: number;
 }
 
@@ -213,8 +226,8 @@ async function checkpointAll(b: BackendUnderTest, offsets: number[], full: boole
   const ms = performance.now() - start;
   await sleep(5);
   h.disable();
-  stop();
-  return { ms, bytes: done.reduce((n, r) => n + r.bytes, 0), stallMs: h.max / 1e6 };
+  const longest = stop();
+  return { ms, bytes: done.reduce((n, r) => n + r.bytes, 0), stallMs: h.max / 1e6, longest };
 }
 
 async function idleStall(ms: number): Promise<number> {
@@ -258,7 +271,7 @@ interface LiveResult {
  * scored, and a partition checkpoints after its batch once `INTERVAL_MS` has
  * passed, as the Kafka worker does. Latency: arrival to scored.
  */
-async function live(b: BackendUnderTest, offsets: number[], rate: number, seconds: number, eventTime0: number): Promise<LiveResult> {
+async function live(b: BackendUnderTest, offsets: number[], rate: number, seconds: number, eventTime0: number, intervalMs = INTERVAL_MS): Promise<LiveResult> {
   const rnd = new Random(11);
   const capacity = Number.isFinite(rate) ? Math.ceil(rate * seconds) + 1 : 50_000_000;
   const latencies = new Float64Array(Math.min(capacity, 50_000_000));
@@ -293,7 +306,7 @@ async function live(b: BackendUnderTest, offsets: number[], rate: number, second
       offsets[p] += byPartition[p].length;
       const done = performance.now();
       for (const at of arrival[p]) if (n < latencies.length) latencies[n++] = done - at;
-      if (done - lastCheckpoint[p] >= INTERVAL_MS) {
+      if (done - lastCheckpoint[p] >= intervalMs) {
         lastCheckpoint[p] = done;
         checkpoints++;
         const c = b.checkpoint(p, offsets[p]);
@@ -309,6 +322,20 @@ async function live(b: BackendUnderTest, offsets: number[], rate: number, second
   const lat = latencies.subarray(0, n).sort();
   const q = (f: number): number => (n ? lat[Math.min(n - 1, Math.floor(f * n))] : NaN);
   return { events: taken, seconds: elapsed, rate: taken / elapsed, p50: q(0.5), p99: q(0.99), max: n ? lat[n - 1] : NaN, checkpoints };
+}
+
+/** The peak memory of the process's cgroup (a container's limit counts this, page cache included); undefined outside one. */
+function cgroupPeakMiB(): number | undefined {
+  // Outside a container these files are the whole machine's.
+  if (!existsSync('/.dockerenv')) return undefined;
+  for (const file of ['/sys/fs/cgroup/memory/memory.max_usage_in_bytes', '/sys/fs/cgroup/memory.peak']) {
+    try {
+      return mib(Number(readFileSync(file, 'utf8')));
+    } catch {
+      // Not this cgroup version.
+    }
+  }
+  return undefined;
 }
 
 function cgroupMemory(): Record<string, number> | undefined {
@@ -378,14 +405,14 @@ async function main(): Promise<void> {
     out.steadyBytesPerUser = (steady.heapUsed - before.heapUsed + steady.arrayBuffers - before.arrayBuffers) / USERS;
     out.localDiskBytesPerUser = b.localDiskBytes() / USERS;
     out.steadyHeapMiB = mib(steady.heapUsed - before.heapUsed + steady.arrayBuffers - before.arrayBuffers);
-    out.fullCheckpoint = { ms: median(full.map((x) => x.ms)), MiB: mib(median(full.map((x) => x.bytes))), stallMs: median(full.map((x) => x.stallMs)) };
+    out.fullCheckpoint = { ms: median(full.map((x) => x.ms)), MiB: mib(median(full.map((x) => x.bytes))), stallMs: median(full.map((x) => x.stallMs)), maxStallMs: Math.max(...full.map((x) => x.stallMs)), longest: full.map((x) => x.longest) };
     phase = 'incremental checkpoints';
     const incremental: Timed[] = [];
     for (let r = 0; r < REPEAT; r++) {
       await touchOnePercent(b, offsets, r + 1);
       incremental.push(await checkpointAll(b, offsets, false));
     }
-    out.incrementalCheckpoint = { ms: median(incremental.map((x) => x.ms)), MiB: mib(median(incremental.map((x) => x.bytes))), stallMs: median(incremental.map((x) => x.stallMs)), maxStallMs: Math.max(...incremental.map((x) => x.stallMs)) };
+    out.incrementalCheckpoint = { ms: median(incremental.map((x) => x.ms)), MiB: mib(median(incremental.map((x) => x.bytes))), stallMs: median(incremental.map((x) => x.stallMs)), maxStallMs: Math.max(...incremental.map((x) => x.stallMs)), longest: incremental.map((x) => x.longest) };
     out.checkpointDirMiB = mib(dirBytes(checkpointDir));
 
     phase = 'restore';
@@ -407,11 +434,17 @@ async function main(): Promise<void> {
     phase = 'live, half load';
     const stopTrace = stallTracer('at half load');
     const half = await live(b, offsets, max.rate / 2, LIVE_SECONDS, T0 + 2 * HOUR_MS);
-    stopTrace();
-    out.halfLoad = { target: max.rate / 2, achieved: half.rate, p50Ms: half.p50, p99Ms: half.p99, maxMs: half.max, checkpoints: half.checkpoints };
+    out.halfLoad = { target: max.rate / 2, achieved: half.rate, p50Ms: half.p50, p99Ms: half.p99, maxMs: half.max, checkpoints: half.checkpoints, longest: stopTrace() };
+    if (NO_CHECKPOINT_RUN) {
+      // The same load without checkpoints: what of the latency is theirs, what the machine's.
+      phase = 'live, half load, no checkpoints';
+      const quiet = await live(b, offsets, max.rate / 2, LIVE_SECONDS, T0 + 3 * HOUR_MS, Infinity);
+      out.halfLoadNoCheckpoints = { achieved: quiet.rate, p50Ms: quiet.p50, p99Ms: quiet.p99, maxMs: quiet.max };
+    }
     gcNow();
     out.rssEndMiB = mib(process.memoryUsage().rss);
     out.peakRssMiB = mib(process.resourceUsage().maxRSS * 1024);
+    out.cgroupPeakMiB = cgroupPeakMiB();
   } finally {
     await b.close();
     await real.close();
