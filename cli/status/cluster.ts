@@ -1,8 +1,7 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type ProcessingJob } from '../../operator/api/types.js';
 import { describeError } from '../../operator/kube/client.js';
-import { fromMetrics, rollUp, type ConditionView, type JobView, type RateTracker, type WorkerView } from './model.js';
-import { parseMetrics } from './prometheus.js';
+import { rollUp, withMetrics, type ConditionView, type JobView, type RateTracker, type WorkerView } from './model.js';
 
 /** The worker container's metrics port (render.ts: containerPort `metrics`). */
 const METRICS_PORT = 9090;
@@ -55,21 +54,7 @@ async function workerViews(core: CoreV1Api, job: ProcessingJob, rates: RateTrack
         const base = podState(pod);
         const text = await podMetrics(core, pod);
         const view: WorkerView = { id, state: base.state, restarts: base.restarts, stalls: [], partitions: [], reachable: text !== undefined, lastError: base.lastError };
-        if (text === undefined) return view;
-        const m = fromMetrics(parseMetrics(text), now);
-        return {
-          ...view,
-          state: m.stalls.length > 0 ? 'stalled' : view.state,
-          stalls: m.stalls,
-          eventsIn: m.eventsIn,
-          eventsOut: m.eventsOut,
-          eventsPerSecond: rates.rate(`${job.metadata.namespace}/${id}`, m.eventsIn, now),
-          lag: m.lag,
-          deadLetters: m.deadLetters,
-          alerts: m.alerts,
-          lastCheckpoint: m.lastCheckpoint,
-          partitions: m.partitions.map((p) => ({ ...p, owner: id })),
-        };
+        return withMetrics(view, text, { rates, rateKey: `${job.metadata.namespace}/${id}`, owner: id, now });
       }),
   );
 }

@@ -3,8 +3,7 @@ import { parse } from 'yaml';
 import { resolveWorkerConfig, type WorkerConfig } from '../../workers/config.js';
 import { isAlive, listRunStates, type RunState } from '../local/run-state.js';
 import { recentProblem } from '../local/worker-log.js';
-import { fromMetrics, rollUp, type JobView, type RateTracker, type WorkerView } from './model.js';
-import { parseMetrics } from './prometheus.js';
+import { rollUp, withMetrics, type JobView, type RateTracker, type WorkerView } from './model.js';
 
 /** Problems logged in the last minute count as a worker's "last error". */
 const RECENT_MS = 60_000;
@@ -43,21 +42,7 @@ async function workerView(state: RunState, w: RunState['workers'][number], rates
     reachable: text !== undefined,
     lastError: w.lastExit && w.status !== 'ready' ? w.lastExit.reason : recentProblem(w.logFile, now - RECENT_MS),
   };
-  if (text === undefined) return base;
-  const m = fromMetrics(parseMetrics(text), now);
-  return {
-    ...base,
-    state: m.stalls.length > 0 ? 'stalled' : base.state,
-    stalls: m.stalls,
-    eventsIn: m.eventsIn,
-    eventsOut: m.eventsOut,
-    eventsPerSecond: rates.rate(`${state.job}/${w.index}/${w.pid}`, m.eventsIn, now),
-    lag: m.lag,
-    deadLetters: m.deadLetters,
-    alerts: m.alerts,
-    lastCheckpoint: m.lastCheckpoint,
-    partitions: m.partitions.map((p) => ({ ...p, owner: `worker ${w.index}` })),
-  };
+  return withMetrics(base, text, { rates, rateKey: `${state.job}/${w.index}/${w.pid}`, owner: `worker ${w.index}`, now });
 }
 
 /** Every job `sluice run` recorded in `stateDir`, with what its workers' /metrics say now. */

@@ -3,7 +3,7 @@
  * (run state + each worker's /metrics) and for ProcessingJobs in a cluster
  * (status + pods). Plain data, printed as a table or as JSON.
  */
-import { byLabel, single, total, type Sample } from './prometheus.js';
+import { byLabel, parseMetrics, single, total, type Sample } from './prometheus.js';
 
 export interface PartitionView {
   partition: number;
@@ -110,6 +110,30 @@ export function fromMetrics(samples: readonly Sample[], nowMs: number): WorkerMe
     lastCheckpoint: last ? new Date(last * 1000).toISOString() : undefined,
     stalls,
     partitions,
+  };
+}
+
+/**
+ * A worker's view completed by one scrape of its /metrics (`text`, or
+ * undefined when it did not answer): the same for a local worker and a pod.
+ * `rateKey` names the worker for the events/s of two scrapes, `owner` is
+ * what its partitions say owns them.
+ */
+export function withMetrics(view: WorkerView, text: string | undefined, at: { rates: RateTracker; rateKey: string; owner: string; now: number }): WorkerView {
+  if (text === undefined) return view;
+  const m = fromMetrics(parseMetrics(text), at.now);
+  return {
+    ...view,
+    state: m.stalls.length > 0 ? 'stalled' : view.state,
+    stalls: m.stalls,
+    eventsIn: m.eventsIn,
+    eventsOut: m.eventsOut,
+    eventsPerSecond: at.rates.rate(at.rateKey, m.eventsIn, at.now),
+    lag: m.lag,
+    deadLetters: m.deadLetters,
+    alerts: m.alerts,
+    lastCheckpoint: m.lastCheckpoint,
+    partitions: m.partitions.map((p) => ({ ...p, owner: at.owner })),
   };
 }
 
