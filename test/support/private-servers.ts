@@ -31,6 +31,39 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * A server process of the test's own, writing to `logFile`: started once at
+ * a time, SIGKILLed by its pid (no clean shutdown), started again at will.
+ */
+abstract class PrivateProcess {
+  private child: ChildProcess | undefined;
+
+  protected constructor(
+    private readonly what: string,
+    readonly logFile: string,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Spawns it with its output appended to the log; resolves once `ready` answers, with how long that took (ms). */
+  protected async launch(command: string, args: string[], ready: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error(`the ${this.what} is already running`);
+    const log = openSync(this.logFile, 'a');
+    this.child = spawn(command, args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    return until(this.what, timeoutMs, ready, this.child, this.logFile);
+  }
+
+  /** SIGKILL, by pid: no clean shutdown. */
+  async kill(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    process.kill(this.child.pid!, 'SIGKILL');
+    await waitExit(this.child);
+  }
+}
+
 /** Where hack/kafka.sh cached the broker's jars. */
 function kafkaLibs(): string {
   const cache = process.env.SLUICE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sluice');
@@ -44,9 +77,7 @@ function kafkaLibs(): string {
  * cached: its data survives kill() and start() (same directory, same ports),
  * as a broker's disk survives a crash.
  */
-export class PrivateKafka {
-  private child: ChildProcess | undefined;
-  readonly logFile: string;
+export class PrivateKafka extends PrivateProcess {
   private readonly config: string;
 
   private constructor(
@@ -54,7 +85,7 @@ export class PrivateKafka {
     readonly port: number,
     private readonly controllerPort: number,
   ) {
-    this.logFile = join(dir, 'kafka.log');
+    super(`private Kafka on ${port}`, join(dir, 'kafka.log'));
     this.config = join(dir, 'server.properties');
   }
 
@@ -102,12 +133,8 @@ export class PrivateKafka {
   }
 
   /** Starts the broker and resolves once it answers metadata requests; returns how long that took (ms). */
-  async start(timeoutMs = 120_000): Promise<number> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error('the private broker is already running');
-    const log = openSync(this.logFile, 'a');
-    this.child = spawn('java', [...this.javaOpts(), '-cp', `${kafkaLibs()}/*`, 'kafka.Kafka', this.config], { stdio: ['ignore', log, log] });
-    closeSync(log);
-    return until(`private Kafka on ${this.port}`, timeoutMs, () => this.answers(), this.child, this.logFile);
+  start(timeoutMs = 120_000): Promise<number> {
+    return this.launch('java', [...this.javaOpts(), '-cp', `${kafkaLibs()}/*`, 'kafka.Kafka', this.config], () => this.answers(), timeoutMs);
   }
 
   private async answers(): Promise<boolean> {
@@ -120,17 +147,6 @@ export class PrivateKafka {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** SIGKILL, by pid: no clean shutdown. */
-  async kill(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    process.kill(this.child.pid!, 'SIGKILL');
-    await waitExit(this.child);
   }
 
   async stop(): Promise<void> {
@@ -152,9 +168,7 @@ function sharedKubeDir(kubeconfig: string): string {
  * nobody else uses, so killing it disturbs no other test. It reuses the shared
  * control plane's certificates and token file: the same admin token works.
  */
-export class PrivateApiServer {
-  private child: ChildProcess | undefined;
-  readonly logFile: string;
+export class PrivateApiServer extends PrivateProcess {
   readonly kubeconfig: string;
   readonly prefix: string;
 
@@ -165,7 +179,7 @@ export class PrivateApiServer {
     private readonly sharedDir: string,
     private readonly etcd: string,
   ) {
-    this.logFile = join(dir, 'kube-apiserver.log');
+    super(`private kube-apiserver on ${port}`, join(dir, 'kube-apiserver.log'));
     this.kubeconfig = join(dir, 'kubeconfig');
     this.prefix = `/sluice-private-${port}-${Date.now().toString(36)}`;
   }
@@ -178,11 +192,11 @@ export class PrivateApiServer {
     return server;
   }
 
-  async start(timeoutMs = 120_000): Promise<number> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error('the private API server is already running');
+  start(timeoutMs = 120_000): Promise<number> {
     const pki = join(this.sharedDir, 'pki');
-    const log = openSync(this.logFile, 'a');
-    this.child = spawn(
+    const token = readFileSync(join(pki, 'admin.token'), 'utf8').trim();
+    const ca = readFileSync(join(pki, 'ca.crt'));
+    return this.launch(
       join(this.binDir, 'kube-apiserver'),
       [
         '--etcd-servers', this.etcd, '--etcd-prefix', this.prefix,
@@ -195,22 +209,9 @@ export class PrivateApiServer {
         // Its own endpoint reconciler lease must not fight the shared server's.
         '--endpoint-reconciler-type', 'none',
       ],
-      { stdio: ['ignore', log, log] },
+      () => readyz(this.port, token, ca),
+      timeoutMs,
     );
-    closeSync(log);
-    const token = readFileSync(join(pki, 'admin.token'), 'utf8').trim();
-    const ca = readFileSync(join(pki, 'ca.crt'));
-    return until(`private kube-apiserver on ${this.port}`, timeoutMs, () => readyz(this.port, token, ca), this.child, this.logFile);
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  async kill(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    process.kill(this.child.pid!, 'SIGKILL');
-    await waitExit(this.child);
   }
 
   /** Stops it and deletes its keys from the shared etcd. */
