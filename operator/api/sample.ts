@@ -1,7 +1,7 @@
 import { applyDefaults } from './defaults.js';
 import { crdPath } from './paths.js';
 import { loadCrdSchema } from './schema-to-ts.js';
-import { API_VERSION, KIND, type ProcessingJob, type ProcessingJobSpec } from './types.js';
+import { API_VERSION, KIND, type ProcessingJob, type ProcessingJobSpec, type ProcessingJobSpecAutoscaling } from './types.js';
 
 /** What a user writes: spec fields the schema defaults may be left out. */
 export type SpecInput = Partial<Omit<ProcessingJobSpec, 'kafka' | 'redis'>> & {
@@ -21,4 +21,9 @@ export const minimalSpec = (): SpecInput => ({
 export function defaultedJob(name: string, namespace: string, spec: SpecInput, uid = '00000000-0000-0000-0000-000000000001'): ProcessingJob {
   const manifest = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, uid, generation: 1 }, spec };
   return applyDefaults(loadCrdSchema(crdPath), manifest) as ProcessingJob;
+}
+
+/** spec.autoscaling as the API server fills it in when a job names none of its fields: the CRD's defaults. */
+export function autoscalingDefaults(): ProcessingJobSpecAutoscaling {
+  return applyDefaults(loadCrdSchema(crdPath).properties!.spec!.properties!.autoscaling!, {}) as ProcessingJobSpecAutoscaling;
 }

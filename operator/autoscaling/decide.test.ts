@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide, nextHistory, type DecisionInput, type Observation, type Policy } from './decide.js';
 import { amount, rounded } from './format.js';
+import { defaultPolicy } from './simulate.js';
 
-const policy: Policy = {
-  minParallelism: 1,
-  catchUpSeconds: 300,
-  targetUtilization: 0.8,
-  metricsWindowSeconds: 30,
-  scaleUpStabilizationSeconds: 30,
-  scaleDownStabilizationSeconds: 300,
-};
+const policy: Policy = defaultPolicy;
 
 interface Load {
   /** Events/s into the topic. */

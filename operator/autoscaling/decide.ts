@@ -17,6 +17,7 @@
  * untrustworthy (a rollout, a worker not ready, missing metrics, unknown
  * partitions) holds the decision instead of guessing.
  */
+import type { ProcessingJobSpecAutoscaling } from '../api/types.js';
 import { amount, rate, seconds, workers } from './format.js';
 
 /** What one worker pod reported at one observation. */
@@ -43,17 +44,8 @@ export interface Observation {
   workers: readonly WorkerSample[];
 }
 
-/** spec.autoscaling with its defaults, in the function's terms. */
-export interface Policy {
-  minParallelism: number;
-  /** Absent: the topic's partitions. */
-  maxParallelism?: number;
-  catchUpSeconds: number;
-  targetUtilization: number;
-  metricsWindowSeconds: number;
-  scaleUpStabilizationSeconds: number;
-  scaleDownStabilizationSeconds: number;
-}
+/** spec.autoscaling with its defaults, less the switches (enabled, mode) that decide whether the function is asked at all. */
+export type Policy = Omit<ProcessingJobSpecAutoscaling, 'enabled' | 'mode'>;
 
 /** What the operator remembers of past scales (kept in status.autoscaling, so a new leader knows it too). */
 export interface ScaleHistory {

@@ -7,6 +7,7 @@
  * for `rebalanceSeconds` (nothing consumed, positions unknown). Not a model of
  * Kafka: of what the operator would observe.
  */
+import { autoscalingDefaults } from '../api/sample.js';
 import { decide, nextHistory, type Action, type Decision, type Observation, type Policy, type ScaleHistory, type WorkerSample } from './decide.js';
 
 export interface Trace {
@@ -53,14 +54,8 @@ export interface TraceResult {
   finalLag: number;
 }
 
-export const defaultPolicy: Policy = {
-  minParallelism: 1,
-  catchUpSeconds: 300,
-  targetUtilization: 0.8,
-  metricsWindowSeconds: 30,
-  scaleUpStabilizationSeconds: 30,
-  scaleDownStabilizationSeconds: 300,
-};
+/** The CRD's defaults of spec.autoscaling. */
+export const defaultPolicy: Policy = (({ enabled: _enabled, mode: _mode, ...policy }) => policy)(autoscalingDefaults());
 
 interface Pod {
   name: string;
