@@ -10,27 +10,23 @@ export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ProcessingJob';
 export const PLURAL = 'processingjobs';
-
-/** A ProcessingJob as read from the API server (defaults already applied by the schema). */
-export interface ProcessingJob {
-  apiVersion: typeof API_VERSION;
-  kind: typeof KIND;
-  metadata: V1ObjectMeta & { name: string; namespace: string };
-  spec: ProcessingJobSpec;
-  status?: ProcessingJobStatus;
-}
-
 export const SNAPSHOT_KIND = 'ProcessingJobSnapshot';
 export const SNAPSHOT_PLURAL = 'processingjobsnapshots';
 
-/** A snapshot of a job's state (crds/processingjobsnapshots.sluice.dev.yaml). */
-export interface ProcessingJobSnapshot {
+/** An object of one of the CRDs as read from the API server (defaults already applied by the schema). */
+export interface SluiceObject<Kind extends string, Spec, Status> {
   apiVersion: typeof API_VERSION;
-  kind: typeof SNAPSHOT_KIND;
+  kind: Kind;
   metadata: V1ObjectMeta & { name: string; namespace: string };
-  spec: ProcessingJobSnapshotSpec;
-  status?: ProcessingJobSnapshotStatus;
+  spec: Spec;
+  status?: Status;
 }
+
+/** A ProcessingJob (crds/processingjobs.sluice.dev.yaml). */
+export type ProcessingJob = SluiceObject<typeof KIND, ProcessingJobSpec, ProcessingJobStatus>;
+
+/** A snapshot of a job's state (crds/processingjobsnapshots.sluice.dev.yaml). */
+export type ProcessingJobSnapshot = SluiceObject<typeof SNAPSHOT_KIND, ProcessingJobSnapshotSpec, ProcessingJobSnapshotStatus>;
 
 export type Condition = NonNullable<ProcessingJobStatus['conditions']>[number];
 export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
