@@ -9,6 +9,19 @@ function walk(schema: JsonSchema, path: string, visit: (path: string, s: JsonSch
   if (schema.items) walk(schema.items, `${path}[]`, visit);
 }
 
+/** Every field of a CRD's spec and status. */
+function walkFields(schema: JsonSchema, visit: (path: string, s: JsonSchema) => void): void {
+  walk(schema.properties!.spec!, 'spec', visit);
+  walk(schema.properties!.status!, 'status', visit);
+}
+
+/** The fields of a CRD (but array items) that have no description. */
+function undocumented(crd: string): string[] {
+  const missing: string[] = [];
+  walkFields(loadCrdSchema(crd), (p, s) => s.description || p.endsWith('[]') || missing.push(p));
+  return missing;
+}
+
 describe('ProcessingJob API types', () => {
   it('match the CRD schema (regenerate with npx tsx operator/api/generate-types.ts)', () => {
     const expected = generateTypes(loadCrdSchema(crdPath));
@@ -21,30 +34,21 @@ describe('ProcessingJob API types', () => {
   });
 
   it('describes every field of the snapshot API', () => {
-    const schema = loadCrdSchema(snapshotCrdPath);
-    const undocumented: string[] = [];
-    walk(schema.properties!.spec!, 'spec', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
-    walk(schema.properties!.status!, 'status', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
-    expect(undocumented).toEqual([]);
+    expect(undocumented(snapshotCrdPath)).toEqual([]);
   });
 
   it('declares every spec and status field in the generated types', () => {
     const generated = readFileSync(generatedTypesPath, 'utf8');
     const schema = loadCrdSchema(crdPath);
     const fields: string[] = [];
-    walk(schema.properties!.spec!, 'spec', (p) => fields.push(p.split('.').pop()!.replace('[]', '')));
-    walk(schema.properties!.status!, 'status', (p) => fields.push(p.split('.').pop()!.replace('[]', '')));
+    walkFields(schema, (p) => fields.push(p.split('.').pop()!.replace('[]', '')));
     for (const f of fields.filter((f) => f !== 'spec' && f !== 'status')) {
       expect(generated, `field ${f}`).toMatch(new RegExp(`\\b${f}\\??: `));
     }
   });
 
   it('describes every field, so kubectl explain helps', () => {
-    const schema = loadCrdSchema(crdPath);
-    const undocumented: string[] = [];
-    walk(schema.properties!.spec!, 'spec', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
-    walk(schema.properties!.status!, 'status', (p, s) => s.description || p.endsWith('[]') || undocumented.push(p));
-    expect(undocumented).toEqual([]);
+    expect(undocumented(crdPath)).toEqual([]);
   });
 
   it('says the default in the description of every field that has one (kubectl explain shows no schema default)', () => {
