@@ -13,6 +13,19 @@ export interface Rows {
   asOf: Float64Array;
 }
 
+/** The rows `idx` of `rows`, in that order. */
+export function pickRows(rows: Rows, idx: readonly number[]): Rows {
+  const x = new Float32Array(idx.length * rows.width);
+  idx.forEach((i, r) => x.set(rows.x.subarray(i * rows.width, (i + 1) * rows.width), r * rows.width));
+  return {
+    width: rows.width,
+    x,
+    y: Uint8Array.from(idx.map((i) => rows.y[i])),
+    users: idx.map((i) => rows.users[i]),
+    asOf: Float64Array.from(idx.map((i) => rows.asOf[i])),
+  };
+}
+
 export interface ChurnLabelling {
   /** Feature snapshots are taken at these times (epoch ms). */
   cutoffs: number[];
@@ -60,16 +73,8 @@ class RowBuffer {
   }
 
   finish(keep: (i: number) => boolean = () => true): Rows {
-    const idx = this.y.map((_, i) => i).filter(keep);
-    const x = new Float32Array(idx.length * this.width);
-    idx.forEach((i, r) => x.set(this.x.slice(i * this.width, (i + 1) * this.width), r * this.width));
-    return {
-      width: this.width,
-      x,
-      y: Uint8Array.from(idx.map((i) => this.y[i])),
-      users: idx.map((i) => this.users[i]),
-      asOf: Float64Array.from(idx.map((i) => this.asOf[i])),
-    };
+    const all: Rows = { width: this.width, x: Float32Array.from(this.x), y: Uint8Array.from(this.y), users: this.users, asOf: Float64Array.from(this.asOf) };
+    return pickRows(all, this.y.map((_, i) => i).filter(keep));
   }
 }
 

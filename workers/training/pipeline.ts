@@ -3,7 +3,7 @@ import { CART_FEATURES } from '../jobs/cart/features.js';
 import { CHURN_FEATURES } from '../jobs/churn/features.js';
 import { DAY_MS } from '../features/time.js';
 import { cartRuleScore, churnRuleScore, scoreRows } from './baseline.js';
-import { CartRowsBuilder, ChurnRowsBuilder, type Rows } from './dataset.js';
+import { CartRowsBuilder, ChurnRowsBuilder, pickRows, type Rows } from './dataset.js';
 import { logisticToOnnx } from './export.js';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.js';
 import { atThreshold, calibration, evaluate, type Metrics } from './metrics.js';
@@ -51,18 +51,7 @@ export function userHash(id: string): number {
 }
 
 function split(rows: Rows, heldOutEvery: number): { train: Rows; test: Rows } {
-  const pick = (test: boolean): Rows => {
-    const idx = rows.users.map((_, i) => i).filter((i) => (userHash(rows.users[i]) % heldOutEvery === 0) === test);
-    const x = new Float32Array(idx.length * rows.width);
-    idx.forEach((i, r) => x.set(rows.x.subarray(i * rows.width, (i + 1) * rows.width), r * rows.width));
-    return {
-      width: rows.width,
-      x,
-      y: Uint8Array.from(idx.map((i) => rows.y[i])),
-      users: idx.map((i) => rows.users[i]),
-      asOf: Float64Array.from(idx.map((i) => rows.asOf[i])),
-    };
-  };
+  const pick = (test: boolean): Rows => pickRows(rows, rows.users.map((_, i) => i).filter((i) => (userHash(rows.users[i]) % heldOutEvery === 0) === test));
   return { train: pick(false), test: pick(true) };
 }
 
