@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KafkaConnectionOptions } from '../../lib/kafka/client.js';
 import type { ProcessingJob } from '../api/types.js';
 import { consumerGroup } from '../render/worker-config.js';
+import { Observer } from './observer.js';
 import { connectionFor } from './partitions.js';
 
 /** What the operator last saw of a job's consumption. */
@@ -43,15 +44,15 @@ export function lagOf(ends: ReadonlyMap<number, number>, committed: ReadonlyMap<
  * background every `periodMs` (so a status write at most that often, never on
  * every reconcile); the job is requeued when what it would show changes.
  */
-export class LagProbe {
-  private readonly entries = new Map<string, Entry>();
-
+export class LagProbe extends Observer<Entry> {
   constructor(
     private readonly reader: OffsetReader,
-    private readonly requeue: (jobKey: string) => void,
-    private readonly log: Logger,
+    requeue: (jobKey: string) => void,
+    log: Logger,
     private readonly periodMs = 60_000,
-  ) {}
+  ) {
+    super(requeue, log);
+  }
 
   /** The last reading for the job; the first call starts reading it every period. */
   lookup(job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>): Progress {
@@ -100,9 +101,9 @@ export class LagProbe {
       const moved = entry.committed !== undefined && entry.committed !== fingerprint;
       const next: Progress = { consumerLag: lagOf(ends, committed), lastCheckpointTime: moved ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : entry.progress.lastCheckpointTime };
       entry.committed = fingerprint;
-      const changed = JSON.stringify(next) !== JSON.stringify(entry.progress);
+      const previous = entry.progress;
       entry.progress = next;
-      if (changed) this.requeue(key);
+      this.requeueIfChanged(previous, next, [key]);
     } catch (err) {
       this.log.debug({ job: key, err: err instanceof Error ? err.message : String(err) }, 'lag check failed');
     } finally {

@@ -2,6 +2,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KafkaErrorCodes, kafkaErrorCode, type KafkaConnectionOptions } from '../../lib/kafka/client.js';
 import type { ProcessingJob } from '../api/types.js';
+import { Observer } from './observer.js';
 
 export type PartitionInfo =
   | { state: 'known'; partitions: number }
@@ -46,16 +47,16 @@ export function connectionFor(job: ProcessingJob, secrets: ReadonlyMap<string, V
  * older than the TTL, and the jobs that asked are requeued when the answer
  * changes.
  */
-export class PartitionProbe {
-  private readonly entries = new Map<string, Entry>();
-
+export class PartitionProbe extends Observer<Entry> {
   constructor(
     private readonly count: PartitionCounter,
-    private readonly requeue: (jobKey: string) => void,
-    private readonly log: Logger,
+    requeue: (jobKey: string) => void,
+    log: Logger,
     private readonly ttlMs = 30_000,
     private readonly timeoutMs = 15_000,
-  ) {}
+  ) {
+    super(requeue, log);
+  }
 
   lookup(job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>): PartitionInfo {
     const options = connectionFor(job, secrets);
@@ -94,10 +95,10 @@ export class PartitionProbe {
     } finally {
       clearTimeout(timer);
     }
-    const changed = JSON.stringify(info) !== JSON.stringify(entry.info);
+    const previous = entry.info;
     entry.info = info;
     entry.checkedAt = Date.now();
     entry.inFlight = false;
-    if (changed) for (const job of entry.jobs) this.requeue(job);
+    this.requeueIfChanged(previous, info, entry.jobs);
   }
 }
