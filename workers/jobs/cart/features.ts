@@ -54,6 +54,13 @@ const OPEN_FIXED = 43;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A copy of the column `a`, `n` long. */
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
+
 /** Open carts: columns plus a free list; a user's record holds the index. */
 class OpenCarts {
   opened: Float64Array = new Float64Array(64);
@@ -94,25 +101,13 @@ class OpenCarts {
 
   private grow(): void {
     const n = this.opened.length * 2;
-    const f64 = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.opened = f64(this.opened);
-    this.last = f64(this.last);
-    this.items = f64(this.items);
-    this.value = f64(this.value);
-    const u32 = (a: Uint32Array): Uint32Array => {
-      const b = new Uint32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.events = u32(this.events);
-    this.removals = u32(this.removals);
-    const checkout = new Uint8Array(n);
-    checkout.set(this.checkout);
-    this.checkout = checkout;
+    this.opened = grown(this.opened, n);
+    this.last = grown(this.last, n);
+    this.items = grown(this.items, n);
+    this.value = grown(this.value, n);
+    this.events = grown(this.events, n);
+    this.removals = grown(this.removals, n);
+    this.checkout = grown(this.checkout, n);
   }
 }
 
