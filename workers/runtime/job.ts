@@ -126,6 +126,22 @@ export function emptyOutputs<E = never>(): JobOutputs<E> {
   return { writes: [], emits: [], scoredRows: 0, inferenceMs: 0 };
 }
 
+/** The checkpoint scalars of a state whose only scalar is its event time (churn, cart). */
+export function watermarkMeta(state: { watermark: number }): StateMeta {
+  return { watermark: state.watermark };
+}
+
+/** The event time that a checkpoint's scalars, or a version 1 snapshot, recorded; -1 when none. */
+export function recordedWatermark(meta: { watermark?: unknown }): number {
+  return Number(meta.watermark ?? -1);
+}
+
+/** A restored table, checked to be of the job's own layout: a checkpoint of another job type is refused, by name. */
+export function ownTable<T extends UserTable>(jobType: string, table: UserTable, layout: abstract new (...args: never[]) => T): T {
+  if (!(table instanceof layout)) throw new Error(`${jobType} job given a ${table.format.name} state`);
+  return table;
+}
+
 /** Scores are written rounded, so the text in Redis does not depend on float noise of batch composition. */
 export function formatScore(score: number): string {
   return score.toFixed(6);

@@ -2,7 +2,7 @@ import { CART_FEATURES, CART_STATE_FORMAT, CartTable, abandonCart, cartFeatures,
 import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { MINUTE_MS } from '../../features/time.js';
-import { emptyOutputs, formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { emptyOutputs, formatScore, isoTime, ownTable, recordedWatermark, watermarkMeta, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
 import type { CartAlert } from './alerts.js';
 import type { CartSettings } from './config.js';
 import { TimerHeap } from './timer-heap.js';
@@ -52,7 +52,7 @@ export class CartJob implements StreamJob<CartPartitionState, CartAlert> {
   }
 
   newState(): CartPartitionState {
-    return { table: new CartTable(this.store), watermark: -1, timers: new TimerHeap() };
+    return { table: this.newTable(), watermark: -1, timers: new TimerHeap() };
   }
 
   newTable(): CartTable {
@@ -60,21 +60,20 @@ export class CartJob implements StreamJob<CartPartitionState, CartAlert> {
   }
 
   meta(state: CartPartitionState): StateMeta {
-    return { watermark: state.watermark };
+    return watermarkMeta(state);
   }
 
   restored(table: UserTable, meta: StateMeta): CartPartitionState {
-    if (!(table instanceof CartTable)) throw new Error(`cart job given a ${table.format.name} state`);
-    const state: CartPartitionState = { table, watermark: Number(meta.watermark ?? -1), timers: new TimerHeap() };
-    for (let slot = 0; slot < table.size; slot++) {
-      const last = openCartLast(table, slot);
+    const state: CartPartitionState = { table: ownTable(this.type, table, CartTable), watermark: recordedWatermark(meta), timers: new TimerHeap() };
+    for (let slot = 0; slot < state.table.size; slot++) {
+      const last = openCartLast(state.table, slot);
       if (last >= 0) state.timers.push(last + this.windowMs, slot);
     }
     return state;
   }
 
   fromLegacy(snapshot: unknown): CartPartitionState {
-    return this.restored(legacyCartUsers(snapshot), { watermark: Number((snapshot as { watermark?: unknown }).watermark ?? -1) });
+    return this.restored(legacyCartUsers(snapshot), { watermark: recordedWatermark(snapshot as { watermark?: unknown }) });
   }
 
   watermark(state: CartPartitionState): number {

@@ -2,7 +2,7 @@ import { CHURN_FEATURES, CHURN_STATE_FORMAT, ChurnTable, churnFeatures, legacyCh
 import type { StateStore, UserTable } from '../../state/table.js';
 import type { UserEvent } from '../../events/types.js';
 import { DAY_MS, dayOf } from '../../features/time.js';
-import { emptyOutputs, formatScore, isoTime, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
+import { emptyOutputs, formatScore, isoTime, ownTable, recordedWatermark, watermarkMeta, type JobOutputs, type ScoreModel, type StateMeta, type StreamJob, type UserWrite } from '../../runtime/job.js';
 
 export interface ChurnPartitionState {
   readonly table: ChurnTable;
@@ -56,7 +56,7 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   }
 
   newState(): ChurnPartitionState {
-    return { table: new ChurnTable(this.store), watermark: -1 };
+    return { table: this.newTable(), watermark: -1 };
   }
 
   newTable(): ChurnTable {
@@ -64,17 +64,15 @@ export class ChurnJob implements StreamJob<ChurnPartitionState> {
   }
 
   meta(state: ChurnPartitionState): StateMeta {
-    return { watermark: state.watermark };
+    return watermarkMeta(state);
   }
 
   restored(table: UserTable, meta: StateMeta): ChurnPartitionState {
-    if (!(table instanceof ChurnTable)) throw new Error(`churn job given a ${table.format.name} state`);
-    return { table, watermark: Number(meta.watermark ?? -1) };
+    return { table: ownTable(this.type, table, ChurnTable), watermark: recordedWatermark(meta) };
   }
 
   fromLegacy(snapshot: unknown): ChurnPartitionState {
-    const table = legacyChurnUsers(snapshot);
-    return { table, watermark: Number((snapshot as { watermark?: unknown }).watermark ?? -1) };
+    return { table: legacyChurnUsers(snapshot), watermark: recordedWatermark(snapshot as { watermark?: unknown }) };
   }
 
   watermark(state: ChurnPartitionState): number {
