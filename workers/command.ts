@@ -3,12 +3,40 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import type { JobType } from '../lib/worker-config/config.js';
 import { jobTypes } from './jobs/registry.js';
+import { KafkaErrorCodes, kafkaErrorCode } from '../lib/kafka/errors.js';
+import { ModelMismatchError } from './models/scorer.js';
 import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
 import { StateIncompatibleError } from './state/format.js';
 import { writeTerminationMessage } from './runtime/termination.js';
 
-/** Exit code of a worker that refused its checkpoints (state of another format). */
-export const EXIT_STATE_INCOMPATIBLE = 5;
+/**
+ * Exit codes that tell a refusal that restarting cannot fix (the supervisor of
+ * `sluice run` stops the job, see PERMANENT_EXIT_CODES in cli/local/supervisor.ts;
+ * in a pod, CrashLoopBackOff shows the code) from a transient failure (1: restart
+ * with backoff). docs/workers.md lists them for users.
+ */
+export const EXIT_CODES = {
+  /** Something went wrong that a restart may fix (Kafka unreachable, a port in use...). */
+  transient: 1,
+  /** The configuration is invalid (a field, an environment variable). */
+  config: 2,
+  /** The model does not fit the job's features, or is not an ONNX model. */
+  model: 3,
+  /** The input topic does not exist (and the broker does not create it), or this worker may not read it. */
+  topic: 4,
+  /** The checkpoints are of another state format: restore a snapshot or drop the state (docs/operations.md). */
+  stateIncompatible: 5,
+} as const;
+
+/** The exit code for an error that stopped the worker from starting. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof WorkerConfigError) return EXIT_CODES.config;
+  if (err instanceof ModelMismatchError) return EXIT_CODES.model;
+  if (err instanceof StateIncompatibleError) return EXIT_CODES.stateIncompatible;
+  const code = kafkaErrorCode(err);
+  if (code === KafkaErrorCodes.TOPIC_NOT_FOUND || code === KafkaErrorCodes.NOT_AUTHORIZED) return EXIT_CODES.topic;
+  return EXIT_CODES.transient;
+}
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -24,7 +52,7 @@ export function workerCommand(): Command {
       } catch (err) {
         if (err instanceof WorkerConfigError) {
           logger.fatal(err.message);
-          process.exitCode = 2;
+          process.exitCode = EXIT_CODES.config;
           return;
         }
         throw err;
@@ -54,14 +82,16 @@ export function workerCommand(): Command {
           metricsHost: opts.metricsHost,
           onFatal: (err) => {
             writeTerminationMessage(err.message);
-            process.exit(err instanceof StateIncompatibleError ? EXIT_STATE_INCOMPATIBLE : 1);
+            process.exit(err instanceof StateIncompatibleError ? EXIT_CODES.stateIncompatible : EXIT_CODES.transient);
           },
         });
       } catch (err) {
-        // A model that does not fit, an unreachable broker, a port in use: say which, then exit non-zero.
-        logger.fatal({ err: (err as Error).message }, `worker did not start: ${(err as Error).message}`);
+        // A model that does not fit, an unreachable broker, a port in use: say which, and whether a restart can help.
+        const code = exitCodeOf(err);
+        const what = code === EXIT_CODES.transient ? 'exiting to be restarted' : `exit code ${code}: restarting cannot fix this`;
+        logger.fatal({ err: (err as Error).message, exitCode: code }, `worker did not start (${what}): ${(err as Error).message}`);
         writeTerminationMessage(`worker did not start: ${(err as Error).message}`);
-        process.exit(1);
+        process.exit(code);
       }
       running.worker = worker;
       if (stopping) {

@@ -61,13 +61,13 @@ export async function runWorker(config: WorkerConfig, opts: RunWorkerOptions = {
     onFatal: opts.onFatal,
     memberId: `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_'),
   });
-  const server = await startHealthServer(metrics, () => worker.readiness(), config.metrics.port, opts.metricsHost ?? '0.0.0.0');
+  const server = await startHealthServer(metrics, () => worker.readiness(), config.metrics.port, opts.metricsHost ?? '0.0.0.0', () => worker.status());
   try {
     await worker.start();
   } catch (err) {
     await server.close();
     await sink.close();
-    throw new Error(`cannot start the Kafka consumer (kafka.bootstrapServers ${config.kafka.bootstrapServers.join(',')}): ${(err as Error).message}`);
+    throw new Error(`cannot start the Kafka consumer (kafka.bootstrapServers ${config.kafka.bootstrapServers.join(',')}): ${(err as Error).message}`, { cause: err });
   }
   logger.info({ topic: config.kafka.topic, group: config.kafka.consumerGroup, metricsPort: server.port }, 'worker started');
   let stopped: Promise<void> | undefined;

@@ -25,6 +25,14 @@ export interface KafkaConnectionOptions {
   connectionTimeoutMs?: number;
   /** kafkajs' own log lines go here (as JSON through pino); silent when absent. */
   logger?: Logger;
+  /**
+   * Called with kafkajs' connection errors (broker down, refused, DNS...) instead
+   * of logging each: the worker says once that it waits for Kafka. They are
+   * logged at debug level.
+   */
+  onConnectionError?: (message: string) => void;
+  /** Retries of each request (default 8, up to 10 s apart); fewer for a quick attempt that has a fallback. */
+  retries?: number;
 }
 
 export { KafkaError, KafkaErrorCodes, kafkaErrorCode, type KafkaErrorCode } from './errors.js';
@@ -69,14 +77,40 @@ function tlsOptions(tls: KafkaConnectionOptions['tls']): ConnectionOptions | boo
   return { ca, cert, key, rejectUnauthorized: !tls.insecureSkipVerify };
 }
 
-function logCreator(logger: Logger | undefined): KafkaConfig['logCreator'] {
+/** kafkajs namespaces whose errors are about reaching a broker: one stall line, not one ERROR per attempt. */
+const CONNECTION_NAMESPACES = new Set(['Connection', 'BrokerPool', 'ConnectionPool']);
+
+/**
+ * kafkajs logs its normal life at ERROR level: a rebalance ("The group is
+ * rebalancing, re-joining"), each failed connection attempt and each retry.
+ * Those are not errors of the job: rebalances go to info, connection errors to
+ * `onConnectionError` (and debug), retries that will be retried to debug.
+ */
+function logCreator(options: KafkaConnectionOptions): KafkaConfig['logCreator'] {
+  const { logger } = options;
   return () => (entry: LogEntry) => {
     if (!logger) return;
     const { message, ...extra } = entry.log;
     const fields = { kafka: entry.namespace, ...extra };
+    if (entry.level > KafkaLogLevel.WARN) {
+      logger.debug(fields, message);
+      return;
+    }
+    if (/rebalanc/i.test(message)) {
+      logger.info(fields, message);
+      return;
+    }
+    if (CONNECTION_NAMESPACES.has(entry.namespace) || /Connection (error|timeout)|Failed to connect/i.test(message)) {
+      logger.debug(fields, message);
+      options.onConnectionError?.(typeof extra.error === 'string' ? `${message}: ${extra.error}` : message);
+      return;
+    }
+    if (extra.retryCount !== undefined || extra.retryTime !== undefined) {
+      logger.debug(fields, message);
+      return;
+    }
     if (entry.level === KafkaLogLevel.ERROR) logger.error(fields, message);
-    else if (entry.level === KafkaLogLevel.WARN) logger.warn(fields, message);
-    else logger.debug(fields, message);
+    else logger.warn(fields, message);
   };
 }
 
@@ -89,8 +123,8 @@ function client(options: KafkaConnectionOptions): InstanceType<typeof Kafka> {
     sasl: options.sasl as SASLOptions | undefined,
     connectionTimeout: options.connectionTimeoutMs ?? 10_000,
     logLevel: options.logger ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
-    logCreator: logCreator(options.logger),
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+    logCreator: logCreator(options),
+    retry: { retries: options.retries ?? 8, initialRetryTime: 200, maxRetryTime: options.retries !== undefined ? 1_000 : 10_000 },
   });
 }
 
@@ -294,6 +328,8 @@ export class GroupConsumer {
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+      // A topic nobody created is not created by subscribing to it (with a partition count nobody chose).
+      allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     const self = new GroupConsumer(consumer, options.topic);
@@ -390,6 +426,15 @@ export class TopicAdmin {
 
   async topicExists(topic: string): Promise<boolean> {
     return (await this.admin.listTopics()).includes(topic);
+  }
+
+  /** Creates the topic (broker default replication); false when it already existed. Throws a KafkaError (NOT_AUTHORIZED...). */
+  async createTopic(topic: string, partitions: number): Promise<boolean> {
+    try {
+      return await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    } catch (err) {
+      throw toKafkaError(err, `cannot create topic ${topic}`);
+    }
   }
 
   async endOffsets(topic: string): Promise<Map<number, number>> {

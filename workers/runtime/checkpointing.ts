@@ -135,5 +135,6 @@ export class Checkpointing<S extends PartitionState> {
     metrics.checkpointSeconds.observe(done.ms / 1000);
     metrics.checkpointBytes.set({ partition: String(owned.partition) }, done.bytes);
     metrics.lastCheckpoint.set(Date.now() / 1000);
+    metrics.partitionCheckpoint.set({ partition: String(owned.partition) }, Date.now() / 1000);
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { JobOutputs, OutputStage } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
 import { retryUntilDone, type RetryOptions } from './retry.js';
+import { stallOf, type Stalls, type StallTarget } from './stalls.js';
 import type { ResultSink } from './sink.js';
 
 export interface DeliveryOptions<E> {
@@ -17,18 +18,32 @@ export interface DeliveryOptions<E> {
   logger: Logger;
   /** True once the worker stops: a retry in progress gives up (StoppedError). */
   shouldStop?: () => boolean;
+  /** Says what the worker waits on while a write fails (logs once per change, gauge, /status). */
+  stalls?: Stalls;
 }
+
+/** What a success of each target proves answers again. */
+const ANSWERS: Record<string, StallTarget[]> = { redis: ['redis'], kafka: ['dlq'] };
 
 export class Delivery<E> {
   constructor(private readonly o: DeliveryOptions<E>) {}
 
   retryOptions(target: string, between?: () => Promise<void>): RetryOptions {
+    const stalls = this.o.stalls;
     return {
       target,
       logger: this.o.logger,
       between,
       shouldStop: this.o.shouldStop,
       onRetry: () => this.o.metrics.retries.inc({ target }),
+      onFailure: stalls
+        ? (err) => {
+            const s = stallOf(target, err);
+            stalls.set(s.on, s.reason, err instanceof Error ? err.message : String(err));
+          }
+        : undefined,
+      // A job's own output stage (cart alerts) touches Redis and SMTP: its success proves both.
+      onSuccess: stalls ? () => (ANSWERS[target] ?? ['redis', 'smtp']).forEach((on) => stalls.clear(on)) : undefined,
     };
   }
 

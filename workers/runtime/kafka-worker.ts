@@ -16,7 +16,7 @@ import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { GroupConsumer, RecordProducer, TopicAdmin, type ConsumedRecord, type KafkaConnectionOptions, type PartitionBatch } from '../../lib/kafka/client.js';
 import { CheckpointStore } from './checkpoint.js';
 import { Checkpointing } from './checkpointing.js';
-import { deadLetter } from './dead-letters.js';
+import { deadLetter, DeadLetterOutbox } from './dead-letters.js';
 import { Delivery } from './delivery.js';
 import { IdleClock } from './idle-clock.js';
 import type { OutputStage, PartitionState, StreamJob } from './job.js';
@@ -26,6 +26,16 @@ import { DEFAULT_MAX_FUTURE_SKEW_SECONDS, parseRecords, Processor } from './proc
 import { StoppedError } from './retry.js';
 import type { ResultSink } from './sink.js';
 import { defaultMemberId, StateRequests } from './state-requests.js';
+import { Stalls, type Stall } from './stalls.js';
+import { KafkaErrorCodes, kafkaErrorCode } from '../../lib/kafka/errors.js';
+
+/** What /status tells of a worker (the supervisor of `sluice run` and the operator read it). */
+export interface WorkerStatus {
+  ready: boolean;
+  detail: string;
+  stalls: Stall[];
+  partitions: Array<{ partition: number; nextOffset: number; highWatermark: number; lastCheckpointAt: string; pendingDeadLetters: number }>;
+}
 
 export { DLQ_HEADERS } from './dead-letters.js';
 
@@ -50,6 +60,10 @@ export interface KafkaWorkerOptions<S extends PartitionState, E> {
 export class KafkaWorker<S extends PartitionState, E = unknown> {
   private consumer: GroupConsumer | undefined;
   private producer: RecordProducer | undefined;
+  readonly stalls: Stalls;
+  private readonly outbox: DeadLetterOutbox;
+  private readonly connection: KafkaConnectionOptions;
+  private lastFlushAt = 0;
   private admin: TopicAdmin | undefined;
   private readonly partitions: Partitions<S>;
   private readonly checkpointing: Checkpointing<S>;
@@ -92,7 +106,17 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       metrics: o.metrics,
       logger: o.logger,
     });
-    this.delivery = new Delivery({ sink: o.sink, output: o.output, metrics: o.metrics, logger: o.logger, shouldStop: () => this.stopping });
+    this.stalls = new Stalls(o.metrics.stalled, o.logger);
+    // kafkajs' connection errors become one "waiting for Kafka" line (and the gauge), not one ERROR per attempt.
+    this.connection = { ...o.connection, onConnectionError: (message) => this.stalls.set('kafka', 'KafkaUnreachable', message) };
+    this.delivery = new Delivery({ sink: o.sink, output: o.output, metrics: o.metrics, logger: o.logger, shouldStop: () => this.stopping, stalls: this.stalls });
+    this.outbox = new DeadLetterOutbox({
+      send: (records) => this.producer!.send(k.deadLetterTopic, records),
+      onFailure: (err) => this.stalls.set('dlq', kafkaErrorCode(err) === KafkaErrorCodes.TOPIC_NOT_FOUND ? 'DeadLetterTopicMissing' : 'DeadLetterTopicUnwritable', err.message),
+      onSuccess: () => this.stalls.clear('dlq'),
+      onSent: (n) => o.metrics.deadLetters.inc(n),
+      stalled: () => this.stalls.has('dlq'),
+    });
     this.processor = new Processor(o.job, this.delivery, o.metrics);
     this.idle = new IdleClock(o.job, o.idleAfterMs);
     this.requests = new StateRequests({ root: o.config.checkpoint.dir, topic: k.topic, memberId: o.memberId ?? defaultMemberId(), job: o.job, partitions: this.partitions, logger: o.logger });
@@ -101,18 +125,21 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
 
   async start(): Promise<void> {
     const k = this.o.config.kafka;
-    this.producer = await RecordProducer.connect(this.o.connection);
-    this.admin = await TopicAdmin.connect(this.o.connection);
-    const dlq = k.deadLetterTopic;
-    if (!(await this.admin.topicExists(dlq).catch(() => true))) {
-      this.log.warn({ deadLetterTopic: dlq }, `dead-letter topic ${dlq} does not exist: create it (or enable auto-creation), or the first malformed event will pause consumption until it exists`);
-    }
+    // Dead letters get a quick producer: when their topic cannot be written they wait in the checkpoint instead.
+    this.producer = await RecordProducer.connect({ ...this.connection, retries: 1 });
+    this.admin = await TopicAdmin.connect(this.connection);
+    this.stalls.clear('kafka');
+    await this.ensureDeadLetterTopic();
+    if (!(await this.waitForInputTopic())) return;
     const sessionTimeoutMs = k.sessionTimeoutSeconds * 1000;
     this.consumer = await GroupConsumer.start(
-      this.o.connection,
+      this.connection,
       { groupId: k.consumerGroup, topic: k.topic, startFrom: k.startFrom, sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, sessionTimeoutMs / 5) },
       {
-        onAssignment: (partitions) => this.partitions.assign(partitions),
+        onAssignment: (partitions) => {
+          this.stalls.clear('kafka');
+          this.partitions.assign(partitions);
+        },
         onRebalancing: () => this.onRebalancing(),
         onBatch: (batch) => this.onBatch(batch),
         onCrash: (err) => {
@@ -126,7 +153,53 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     this.ticker.unref();
   }
 
+  /**
+   * A missing input topic is waited for (said once, as a stall with reason
+   * TopicNotFound), never created by subscribing: its partition count is the
+   * job's parallelism limit, which someone should choose. False when stopped
+   * meanwhile.
+   */
+  private async waitForInputTopic(): Promise<boolean> {
+    const { topic } = this.o.config.kafka;
+    for (;;) {
+      if (this.stopping) return false;
+      try {
+        if (await this.admin!.topicExists(topic)) {
+          this.stalls.clear('kafka');
+          return true;
+        }
+        this.stalls.set('kafka', 'TopicNotFound', `input topic ${topic} does not exist: create it with the partition count you want (sluice produce creates it with 6); waiting for it`);
+      } catch (err) {
+        this.stalls.set('kafka', 'KafkaUnreachable', (err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+
+  /**
+   * The dead-letter topic is created when it is missing and the broker lets
+   * this worker create it; otherwise the worker says so (a stall on the DLQ)
+   * and malformed events wait in the checkpoint until it exists.
+   */
+  private async ensureDeadLetterTopic(): Promise<void> {
+    const dlq = this.o.config.kafka.deadLetterTopic;
+    try {
+      if (await this.admin!.topicExists(dlq)) return;
+      await this.admin!.createTopic(dlq, 1);
+      this.log.info({ deadLetterTopic: dlq }, `created the dead-letter topic ${dlq} (1 partition)`);
+    } catch (err) {
+      const message = `dead-letter topic ${dlq} does not exist and cannot be created: ${(err as Error).message}; malformed events are kept in the checkpoint until it exists`;
+      this.stalls.set('dlq', 'DeadLetterTopicMissing', message);
+    }
+  }
+
   readiness(): { ready: boolean; detail: string } {
+    const r = this.readinessOfPartitions();
+    const stalls = this.stalls.describe();
+    return stalls ? { ready: r.ready, detail: `${r.detail}; ${stalls}` } : r;
+  }
+
+  private readinessOfPartitions(): { ready: boolean; detail: string } {
     if (this.fatal) return { ready: false, detail: `kafka consumer failed: ${this.fatal.message}` };
     if (this.stopping) return { ready: false, detail: 'stopping' };
     if (!this.partitions.joined) return { ready: false, detail: `joining consumer group ${this.o.config.kafka.consumerGroup}` };
@@ -135,6 +208,22 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     const pending = this.partitions.pendingDetail();
     if (pending) return { ready: false, detail: pending };
     return { ready: true, detail: `ready: partitions [${this.partitions.assignment.join(',')}] restored` };
+  }
+
+  /** Readiness, what the worker waits on, and each owned partition's position: the /status document. */
+  status(): WorkerStatus {
+    const r = this.readiness();
+    return {
+      ...r,
+      stalls: this.stalls.list(),
+      partitions: this.partitions.all().map((o) => ({
+        partition: o.partition,
+        nextOffset: o.nextOffset,
+        highWatermark: o.highWatermark,
+        lastCheckpointAt: new Date(o.lastCheckpointAt).toISOString(),
+        pendingDeadLetters: o.deadLetters.length,
+      })),
+    };
   }
 
   /** Partitions owned now and the offset each resumes from, for tests and status. */
@@ -162,7 +251,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       o.highWatermark = Math.max(o.highWatermark, batch.highWatermark);
       if (records.length > 0 && !(await this.processRecords(o, records, batch.heartbeat))) return;
       batch.consumed();
-      this.updateLag(o);
+      // Revoked while the batch was delivered: the new owner reports its lag.
+      if (this.partitions.holds(o)) this.updateLag(o);
     });
   }
 
@@ -189,14 +279,15 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     const { topic, deadLetterTopic } = this.o.config.kafka;
     const parsed = parseRecords(records, { now: Date.now(), maxFutureSkewMs: this.maxFutureSkewMs });
     const dead = parsed.invalid.map(({ record, reason }) => {
-      this.log.debug({ partition: o.partition, offset: record.offset, reason }, 'malformed event to the dead-letter topic');
+      this.log.debug({ partition: o.partition, offset: record.offset, reason, deadLetterTopic }, 'malformed event to the dead-letter topic');
       return deadLetter(this.o.config.job.name, topic, o.partition, record, reason);
     });
     try {
       await this.processor.process(o.state, parsed.events, {
         consumed: records.length,
         between: heartbeat,
-        beforeDelivery: dead.length ? () => this.delivery.deadLetters(() => this.producer!.send(deadLetterTopic, dead), heartbeat) : undefined,
+        // Sent, or kept with the state when the topic cannot take them: never a wait for good events.
+        beforeDelivery: dead.length ? () => this.outbox.deliver(o.deadLetters, dead) : undefined,
       });
     } catch (err) {
       // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
@@ -210,7 +301,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     o.seekedTo = undefined;
     o.dirty = true;
     this.idle.reset(o, now);
-    this.o.metrics.deadLetters.inc(dead.length);
+    this.stalls.clear('kafka');
+    this.countPending();
     for (const t of parsed.timestamps) this.o.metrics.eventToScore.observe(Math.max(0, now - t) / 1000);
     this.checkpointing.maybe(o, now);
     return true;
@@ -241,6 +333,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       this.admin
         .endOffsets(this.o.config.kafka.topic)
         .then((ends) => {
+          this.stalls.clear('kafka');
           for (const o of this.partitions.all()) {
             const end = ends.get(o.partition);
             if (end !== undefined) o.highWatermark = Math.max(o.highWatermark, end);
@@ -249,16 +342,36 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
         })
         .catch((err: Error) => this.log.debug({ err: err.message }, 'end offsets unavailable'));
     }
+    const flush = now - this.lastFlushAt >= 5_000;
+    if (flush) this.lastFlushAt = now;
     for (const o of this.partitions.all()) {
       const lock = this.partitions.lock(o.partition);
       if (lock.busy) continue;
       this.partitions.reseekIfStuck(o, now);
       void lock
-        .run(() => this.idleWork(o))
+        .run(async () => {
+          if (flush) await this.flushDeadLetters(o);
+          await this.idleWork(o);
+        })
         .catch((err: Error) => {
           if (!(err instanceof StoppedError)) this.log.error({ partition: o.partition, err: err.message }, 'timer work failed; the partition restarts from its checkpoint');
         });
     }
+  }
+
+  /** Dead letters kept while the dead-letter topic could not be written: sent once it can be. */
+  private async flushDeadLetters(o: Owned<S>): Promise<void> {
+    if (o.deadLetters.length === 0 || !this.partitions.holds(o)) return;
+    if (this.stalls.list().some((st) => st.reason === 'DeadLetterTopicMissing')) await this.ensureDeadLetterTopic();
+    if (await this.outbox.flush(o.deadLetters)) {
+      o.dirty = true;
+      this.log.info({ partition: o.partition }, 'dead letters kept in the checkpoint are now in the dead-letter topic');
+    }
+    this.countPending();
+  }
+
+  private countPending(): void {
+    this.o.metrics.deadLettersPending.set(this.partitions.all().reduce((n, o) => n + o.deadLetters.length, 0));
   }
 
   private async idleWork(o: Owned<S>): Promise<void> {

@@ -5,7 +5,7 @@
  * several workers in one process.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { metricsRoute, probeRoutes, serve, type HttpEndpoint } from '../../lib/http/server.js';
+import { metricsRoute, probeRoutes, serve, type HttpEndpoint, type Route } from '../../lib/http/server.js';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -20,6 +20,9 @@ export class WorkerMetrics {
   readonly checkpointBytes: Gauge<'partition'>;
   readonly lastCheckpoint: Gauge;
   readonly checkpointFailures: Counter;
+  readonly partitionCheckpoint: Gauge<'partition'>;
+  readonly stalled: Gauge<'on' | 'reason'>;
+  readonly deadLettersPending: Gauge;
   readonly retries: Counter<'target'>;
   readonly assigned: Gauge;
   readonly restores: Counter;
@@ -57,6 +60,23 @@ export class WorkerMetrics {
       help: 'Checkpoint writes that failed (volume full...): the previous checkpoint is kept and the partition waits until one succeeds',
       registers,
     });
+    this.partitionCheckpoint = new Gauge({
+      name: 'sluice_partition_checkpoint_timestamp_seconds',
+      help: 'Wall-clock time of the last checkpoint of each partition this worker owns',
+      labelNames: ['partition'],
+      registers,
+    });
+    this.stalled = new Gauge({
+      name: 'sluice_stalled',
+      help: ' 1 while the worker waits on a dependency (on: redis, smtp, kafka, dlq; reason: RedisUnreachable, SmtpUnreachable...)',
+      labelNames: ['on', 'reason'],
+      registers,
+    });
+    this.deadLettersPending = new Gauge({
+      name: 'sluice_dlq_pending',
+      help: 'Malformed records kept in the checkpoint because the dead-letter topic cannot be written (sent when it can)',
+      registers,
+    });
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });
     this.assigned = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions this worker owns', registers });
     this.restores = new Counter({ name: 'sluice_partition_restores_total', help: 'Partitions restored from a checkpoint (or started afresh)', registers });
@@ -70,10 +90,14 @@ export async function startHealthServer(
   ready: () => { ready: boolean; detail: string },
   port: number,
   host: string,
+  status?: () => unknown,
 ): Promise<HttpEndpoint> {
   const bind = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const routes: Record<string, Route> = { '/metrics': metricsRoute(metrics.registry), ...probeRoutes(ready) };
+  // The worker's own view as JSON: readiness, what it waits on, its partitions (read by `sluice run` and the operator).
+  if (status) routes['/status'] = async () => ({ status: 200, body: `${JSON.stringify(status())}\n`, contentType: 'application/json' });
   try {
-    return await serve(bind, { '/metrics': metricsRoute(metrics.registry), ...probeRoutes(ready) }, { notFound: 'not found: try /metrics, /healthz or /readyz\n' });
+    return await serve(bind, routes, { notFound: 'not found: try /metrics, /healthz, /readyz or /status\n' });
   } catch (err) {
     throw new Error(`metrics.port: ${(err as Error).message}`);
   }

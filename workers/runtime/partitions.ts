@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { StateIncompatibleError } from '../state/format.js';
+import type { PendingDeadLetter } from './dead-letters.js';
 import type { CheckpointStore } from './checkpoint.js';
 import type { PartitionState, StreamJob } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -29,6 +30,8 @@ export interface Owned<S extends PartitionState> {
   committing: boolean;
   /** Event time and wall time when the partition last had events, for the idle clock. */
   idleBase: { watermark: number; wall: number } | undefined;
+  /** Dead letters the dead-letter topic did not take yet; part of the checkpoint. */
+  deadLetters: PendingDeadLetter[];
 }
 
 /** Serialises the work on one partition (batches, timers, checkpoints). */
@@ -113,7 +116,8 @@ export class Partitions<S extends PartitionState> {
       if (!partitions.includes(p)) {
         // Revoked: the new owner restores from the checkpoint written when the rebalance began.
         this.drop(p);
-        this.o.metrics.lag.remove({ partition: String(p) });
+        // Its series go with it: the new owner reports them (a stale one would show two owners).
+        for (const g of [this.o.metrics.lag, this.o.metrics.partitionCheckpoint, this.o.metrics.checkpointBytes]) g.remove({ partition: String(p) });
       }
     }
     this.o.metrics.assigned.set(partitions.length);
@@ -159,6 +163,7 @@ export class Partitions<S extends PartitionState> {
       durable: cp ? cp.nextOffset : -1,
       committed: -1,
       committing: false,
+      deadLetters: cp?.deadLetters ?? [],
     };
     if (cp) {
       this.o.seek(partition, cp.nextOffset);
@@ -167,7 +172,7 @@ export class Partitions<S extends PartitionState> {
     this.owned.set(partition, owned);
     this.o.metrics.restores.inc();
     this.o.logger.info(
-      { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail },
+      { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail, pendingDeadLetters: owned.deadLetters.length || undefined },
       cp ? 'partition restored from checkpoint' : 'partition starts without checkpoint',
     );
     return owned;

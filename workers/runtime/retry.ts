@@ -14,6 +14,10 @@ export interface RetryOptions {
   shouldStop?: () => boolean;
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /** Each failed attempt (a stall tracker logs it once per change; without one, attempts 1, 10, 20... are logged). */
+  onFailure?: (err: unknown) => void;
+  /** Every success (a stall tracker clears the stall). */
+  onSuccess?: () => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -28,11 +32,14 @@ export async function retryUntilDone<T>(op: () => Promise<T>, o: RetryOptions): 
   const max = o.maxDelayMs ?? 5_000;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await op();
+      const done = await op();
+      o.onSuccess?.();
+      return done;
     } catch (err) {
       if (err instanceof StoppedError) throw err;
       o.onRetry?.();
-      const level = attempt === 1 || attempt % 10 === 0 ? 'warn' : 'debug';
+      o.onFailure?.(err);
+      const level = !o.onFailure && (attempt === 1 || attempt % 10 === 0) ? 'warn' : 'debug';
       o.logger[level]({ target: o.target, attempt, err: (err as Error).message, retryInMs: delay }, `${o.target} write failed; retrying (consumption paused)`);
       const until = Date.now() + delay;
       while (Date.now() < until) {

@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { expect, it } from 'vitest';
+import { EventGenerator } from '../../workers/events/generator.js';
+import { runWorker } from '../../workers/main.js';
+import type { WorkerStatus } from '../../workers/runtime/kafka-worker.js';
+import { uniqueName } from '../support/infra.js';
+import { freePort } from '../support/ports.js';
+import { killHard, newTestJob, produceEvents, readHashes, redisClient, tempDir, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
+
+let ownRedis: ChildProcess | undefined;
+workerTestFile(async () => {
+  if (ownRedis) await killHard(ownRedis);
+});
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const client = redisClient(port);
+  await waitFor(`redis-server on ${port}`, 15_000, async () => ((await client.ping().catch(() => undefined)) === 'PONG' ? true : undefined));
+  client.disconnect();
+  return child;
+}
+
+const get = async (port: number, path: string): Promise<string> => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+
+/**
+ * A stall says itself: with Redis gone the worker logs one line naming what it
+ * waits on, /metrics has sluice_stalled{on="redis",reason="RedisUnreachable"},
+ * /status and /readyz say so; when Redis is back it says so once and catches up.
+ */
+it('says once that it waits for Redis (log, gauge, /status), and once that Redis is back, then catches up', { timeout: 120_000 }, async () => {
+  const job = await newTestJob('stall', 2);
+  const tag = uniqueName('s');
+  const events = [...new EventGenerator({ seed: 9, users: 200, days: 5 })].slice(0, 4_000).map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
+  const users = new Set(events.map((e) => e.userId));
+  const port = await freePort();
+  ownRedis = await startRedis(port);
+  const logFile = join(tempDir('sluice-stall-'), 'worker.log');
+  const logger = pino({ name: 'sluice-worker' }, pino.destination({ dest: logFile, sync: true }));
+  const worker = await runWorker(workerConfigFor(job, 'churn', { redisPort: port }), { logger, metricsHost: '127.0.0.1' });
+  await waitFor('worker ready', 60_000, () => (worker.readiness().ready ? true : undefined));
+
+  await killHard(ownRedis);
+  ownRedis = undefined;
+  await produceEvents(job.topic, events.slice(0, 2_000));
+  const stalled = await waitFor('the stall gauge', 60_000, async () => {
+    const m = await get(worker.metricsPort, '/metrics');
+    return /sluice_stalled\{[^}]*on="redis"[^}]*reason="RedisUnreachable"[^}]*\} 1/.test(m) ? m : undefined;
+  });
+  expect(stalled).toMatch(/sluice_stalled/);
+  const status = JSON.parse(await get(worker.metricsPort, '/status')) as WorkerStatus;
+  expect(status.stalls).toEqual([expect.objectContaining({ on: 'redis', reason: 'RedisUnreachable' })]);
+  expect(await get(worker.metricsPort, '/readyz')).toMatch(/waiting for Redis since .* \(RedisUnreachable\)/);
+  // More events while it waits: still one line, not one per retry.
+  await produceEvents(job.topic, events.slice(2_000));
+  await new Promise((r) => setTimeout(r, 3_000));
+
+  ownRedis = await startRedis(port);
+  const client = redisClient(port);
+  try {
+    await waitFor('every user scored after the outage', 60_000, async () => ((await readHashes(client, job.prefix, 'user:*')).size === users.size ? true : undefined));
+  } finally {
+    client.disconnect();
+  }
+  await waitFor('the stall cleared', 30_000, async () => (/sluice_stalled\{[^}]*on="redis"/.test(await get(worker.metricsPort, '/metrics')) ? undefined : true));
+  await worker.stop();
+
+  const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
+  expect(lines.filter((l) => l.msg.startsWith('waiting for Redis (RedisUnreachable)')).length).toBe(1);
+  expect(lines.filter((l) => /^Redis answers again after \d+s/.test(l.msg)).length).toBe(1);
+  // Nothing of it at error level: waiting is not an error.
+  expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+});
