@@ -22,6 +22,15 @@ export interface RetryOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits `delay` ms, checking every 250 ms whether the worker stops. */
+async function pause(delay: number, o: RetryOptions): Promise<void> {
+  const until = Date.now() + delay;
+  while (Date.now() < until) {
+    if (o.shouldStop?.()) throw new StoppedError(`stopped while retrying a ${o.target} write`);
+    await sleep(Math.min(250, until - Date.now()));
+  }
+}
+
 /**
  * Retries `op` until it succeeds, with exponential backoff. While it retries,
  * the caller does not consume: that is the backpressure when Redis or SMTP is
@@ -41,11 +50,7 @@ export async function retryUntilDone<T>(op: () => Promise<T>, o: RetryOptions): 
       o.onFailure?.(err);
       const level = !o.onFailure && (attempt === 1 || attempt % 10 === 0) ? 'warn' : 'debug';
       o.logger[level]({ target: o.target, attempt, err: (err as Error).message, retryInMs: delay }, `${o.target} write failed; retrying (consumption paused)`);
-      const until = Date.now() + delay;
-      while (Date.now() < until) {
-        if (o.shouldStop?.()) throw new StoppedError(`stopped while retrying a ${o.target} write`);
-        await sleep(Math.min(250, until - Date.now()));
-      }
+      await pause(delay, o);
       await o.between?.();
       delay = Math.min(max, delay * 2);
     }
