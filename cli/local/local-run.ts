@@ -41,6 +41,26 @@ export interface RunOutcome {
 }
 
 const POLL_MS = 500;
+/** How often a ready worker's /status is read for stalls. */
+const STALL_POLL_MS = 2_000;
+
+interface WorkerStall {
+  on: string;
+  reason: string;
+  message: string;
+}
+
+/** What a worker's /status says it waits on; undefined when it does not answer. */
+async function workerStalls(port: number): Promise<WorkerStall[] | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2_000) });
+    if (!res.ok) return undefined;
+    return ((await res.json()) as { stalls?: WorkerStall[] }).stalls ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
 /** How long a worker may take to become ready before the terminal is told what it waits for. */
 const NOT_READY_AFTER_MS = 5_000;
 
@@ -158,6 +178,7 @@ export class LocalRun {
           job.state.workers[worker.index]!.status = 'ready';
           this.save(job);
           this.say(job, `worker ${worker.index} ready (metrics: http://127.0.0.1:${worker.metricsPort}/metrics)`);
+          await this.watchStalls(worker, current);
           return;
         }
         if (r.detail && r.detail !== said && Date.now() - since >= NOT_READY_AFTER_MS) {
@@ -167,6 +188,25 @@ export class LocalRun {
         await sleep(1_000);
       }
     })();
+  }
+
+  /**
+   * After ready: what the worker waits on (Redis, SMTP, Kafka, the DLQ), from
+   * its /status, printed when a wait begins and when it ends, so a stall is
+   * never silent on the terminal.
+   */
+  private async watchStalls(worker: LocalWorker, current: () => boolean): Promise<void> {
+    let known = new Map<string, WorkerStall>();
+    const job = this.jobs.find((j) => j.workers.includes(worker))!;
+    while (current()) {
+      await sleep(STALL_POLL_MS);
+      const stalls = await workerStalls(worker.metricsPort);
+      if (!current() || stalls === undefined) continue;
+      const now = new Map(stalls.map((st) => [`${st.on}/${st.reason}`, st]));
+      for (const [key, st] of now) if (!known.has(key)) this.say(job, `worker ${worker.index} waiting for ${st.on} (${st.reason}): ${st.message}`);
+      for (const [key, st] of known) if (!now.has(key)) this.say(job, `worker ${worker.index}: ${st.on} answers again (${st.reason} over)`);
+      known = now;
+    }
   }
 
   private endJob(job: RunningJob, why: string, code = 0): Promise<void> {

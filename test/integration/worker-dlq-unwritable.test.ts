@@ -17,11 +17,11 @@ const metricsOf = async (port: number): Promise<string> => (await fetch(`http://
 /**
  * "A worker never stops on data": with a dead-letter topic that cannot be
  * created (Kafka refuses its name: it collides with an existing topic), good
- * events keep flowing, the malformed ones are kept in the checkpoint with their
- * offset and reason, the worker says what it waits for, and once the topic can
+ * events keep flowing, the malformed ones are kept beside the checkpoint with
+ * their offset and reason, the worker says what it waits for, and once the topic can
  * be created (after a restart too) the kept dead letters land in it.
  */
-it('keeps consuming when the dead-letter topic cannot be written, keeps the dead letters in the checkpoint, and sends them once it can', async () => {
+it('keeps consuming when the dead-letter topic cannot be written, keeps the dead letters durable beside the checkpoint, and sends them once it can', async () => {
   const job = await newTestJob('dlqdown', 2);
   const dlq = `${job.topic}.dlq`;
   await deleteTopics(connection(), [dlq]);
@@ -52,11 +52,12 @@ it('keeps consuming when the dead-letter topic cannot be written, keeps the dead
   expect(first.readiness()).toMatchObject({ ready: true });
   expect(first.readiness().detail).toMatch(/waiting for the dead-letter topic .*DeadLetterTopicMissing/);
 
-  // Durable: the checkpoints hold each bad event's offset and reason.
+  // Durable: beside the checkpoints, each bad event's offset and reason (fsynced before its batch was checkpointed).
   const dir = checkpointDirOf(config.checkpoint.dir, config.kafka.consumerGroup, config.kafka.topic);
   const kept = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .flatMap((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { deadLetters?: Array<{ headers: Record<string, string> }> }).deadLetters ?? []);
+    .filter((f) => f.endsWith('.dead-letters.jsonl'))
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { offset: number; headers: Record<string, string> }));
+  expect(kept).toHaveLength(3);
   expect(kept.map((d) => d.headers[DLQ_HEADERS.reason]).sort()).toEqual([expect.stringMatching(/JSON object/), expect.stringMatching(/event_type: required|event_type/), expect.stringMatching(/not JSON/)].sort());
   expect(kept.every((d) => Number(d.headers[DLQ_HEADERS.offset]) >= 0)).toBe(true);
 
@@ -70,5 +71,6 @@ it('keeps consuming when the dead-letter topic cannot be written, keeps the dead
   expect(dead.map((d) => d.headers[DLQ_HEADERS.reason]).sort()).toEqual(kept.map((d) => d.headers[DLQ_HEADERS.reason]).sort());
   expect(dead.find((d) => d.value?.toString() === 'not an event')).toBeDefined();
   await waitFor('no dead letter pending', 30_000, async () => (/sluice_dlq_pending\{[^}]*\} 0\b/.test(await metricsOf(second.metricsPort)) ? true : undefined));
+  expect(readdirSync(dir).filter((f) => f.endsWith('.dead-letters.jsonl'))).toEqual([]);
   expect(await metricsOf(second.metricsPort)).not.toMatch(/sluice_stalled\{[^}]*on="dlq"/);
 });

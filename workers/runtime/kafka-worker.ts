@@ -16,7 +16,7 @@ import type { WorkerConfig } from '../../lib/worker-config/config.js';
 import { GroupConsumer, RecordProducer, TopicAdmin, type ConsumedRecord, type KafkaConnectionOptions, type PartitionBatch } from '../../lib/kafka/client.js';
 import { CheckpointStore } from './checkpoint.js';
 import { Checkpointing } from './checkpointing.js';
-import { deadLetter, DeadLetterOutbox } from './dead-letters.js';
+import { deadLetter, DeadLetterJournal, DeadLetterOutbox } from './dead-letters.js';
 import { Delivery } from './delivery.js';
 import { IdleClock } from './idle-clock.js';
 import type { OutputStage, PartitionState, StreamJob } from './job.js';
@@ -85,9 +85,11 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     const store = new CheckpointStore(o.config.checkpoint.dir, k.consumerGroup, k.topic, o.job);
     this.checkpointDir = store.dir;
     this.log = o.logger;
+    const journal = new DeadLetterJournal(store.dir);
     this.partitions = new Partitions({
       job: o.job,
       checkpoints: store,
+      pendingDeadLetters: (p, nextOffset) => journal.load(p, nextOffset),
       seek: (p, offset) => this.consumer?.seek(p, offset),
       metrics: o.metrics,
       logger: o.logger,
@@ -116,6 +118,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       onSuccess: () => this.stalls.clear('dlq'),
       onSent: (n) => o.metrics.deadLetters.inc(n),
       stalled: () => this.stalls.has('dlq'),
+      journal,
     });
     this.processor = new Processor(o.job, this.delivery, o.metrics);
     this.idle = new IdleClock(o.job, o.idleAfterMs);
@@ -287,7 +290,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
         consumed: records.length,
         between: heartbeat,
         // Sent, or kept with the state when the topic cannot take them: never a wait for good events.
-        beforeDelivery: dead.length ? () => this.outbox.deliver(o.deadLetters, dead) : undefined,
+        beforeDelivery: dead.length ? () => this.outbox.deliver(o.partition, o.deadLetters, dead) : undefined,
       });
     } catch (err) {
       // The state has moved past its checkpoint but the results did not all land: forget it, restore and replay.
@@ -359,12 +362,11 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     }
   }
 
-  /** Dead letters kept while the dead-letter topic could not be written: sent once it can be. */
+  /** Dead letters kept while the dead-letter topic could not be written: sent once it can be (the journal then goes). */
   private async flushDeadLetters(o: Owned<S>): Promise<void> {
     if (o.deadLetters.length === 0 || !this.partitions.holds(o)) return;
     if (this.stalls.list().some((st) => st.reason === 'DeadLetterTopicMissing')) await this.ensureDeadLetterTopic();
-    if (await this.outbox.flush(o.deadLetters)) {
-      o.dirty = true;
+    if (await this.outbox.flush(o.partition, o.deadLetters)) {
       this.log.info({ partition: o.partition }, 'dead letters kept in the checkpoint are now in the dead-letter topic');
     }
     this.countPending();

@@ -60,6 +60,8 @@ export interface PartitionsOptions<S extends PartitionState> {
   logger: Logger;
   /** A checkpoint holds state this job cannot use (another format): the worker must stop, never start the partition afresh. */
   onIncompatible?: (partition: number, err: StateIncompatibleError) => void;
+  /** Dead letters still owed for a partition restored at `nextOffset` (kept while the DLQ could not be written). */
+  pendingDeadLetters?: (partition: number, nextOffset: number) => PendingDeadLetter[];
 }
 
 export class Partitions<S extends PartitionState> {
@@ -163,7 +165,7 @@ export class Partitions<S extends PartitionState> {
       durable: cp ? cp.nextOffset : -1,
       committed: -1,
       committing: false,
-      deadLetters: cp?.deadLetters ?? [],
+      deadLetters: this.o.pendingDeadLetters?.(partition, cp ? cp.nextOffset : -1) ?? [],
     };
     if (cp) {
       this.o.seek(partition, cp.nextOffset);
