@@ -20,6 +20,7 @@ import {
 import { ANNOTATION_TASK_SNAPSHOT } from '../render/tasks.js';
 import { StateOps } from '../reconcile/stateops.js';
 import { SnapshotReconciler } from '../snapshot/reconcile.js';
+import { WorkerHealthProbe } from '../observe/worker-health.js';
 import { describeError, type Kube } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
 import { InformerSet, type WatchedKind } from '../controller/informers.js';
@@ -43,6 +44,9 @@ export interface ControllerOptions {
   partitionCounter?: PartitionCounter;
   /** How often consumer lag is read from Kafka; 0 turns it off. */
   lagCheckMs: number;
+  /** How often worker pods' /status is read for stalls; 0 or absent turns it off. */
+  workerHealthMs?: number;
+  workerStatusUrl?: (pod: V1Pod) => string | undefined;
 }
 
 const managedSelector = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -85,6 +89,7 @@ export class Controller {
   private readonly written = new Map<string, ProcessingJob>();
   private readonly reconciler: Reconciler;
   private readonly lag?: LagProbe;
+  private readonly health?: WorkerHealthProbe;
   private readonly loop: ControllerLoop;
   private running = false;
   private metricsTimer?: NodeJS.Timeout;
@@ -140,9 +145,13 @@ export class Controller {
       workerImage: options.workerImage,
       log,
     });
+    const health = (this.health = options.workerHealthMs
+      ? new WorkerHealthProbe((key) => this.queue.add(key), log, options.workerHealthMs, options.workerStatusUrl)
+      : undefined);
     this.reconciler = new Reconciler({
       stateOps,
       progress: lag ? (job, secrets) => lag.lookup(job, secrets) : undefined,
+      stalls: health ? (job, pods) => health.lookup(job, pods) : undefined,
       view: this.view(),
       writer: this.writer(),
       events,
@@ -283,6 +292,7 @@ export class Controller {
     clearInterval(this.metricsTimer);
     clearInterval(this.resyncTimer);
     this.lag?.stop();
+    this.health?.stop();
     this.queue.shutDown();
     await this.loop.drain();
     await Promise.all(this.informers.map((i) => i.stop()));

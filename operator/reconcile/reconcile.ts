@@ -1,5 +1,6 @@
 import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Progress } from '../observe/lag.js';
+import type { WorkerStall } from '../observe/worker-health.js';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_CONFIG_HASH,
@@ -55,6 +56,8 @@ export interface ReconcilerDeps {
   forget?: (jobKey: string) => void;
   /** Look at another job soon (one whose consumer group this job shares, or shared). */
   requeue?: (jobKey: string) => void;
+  /** What the worker pods say they wait on (worker-health.ts); absent: not asked. */
+  stalls?: (job: ProcessingJob, pods: readonly V1Pod[]) => WorkerStall[];
   now?: () => Date;
 }
 
@@ -316,6 +319,7 @@ export class Reconciler {
       workerImage: children?.image,
       progress,
       warning,
+      stalls: this.deps.stalls?.(job, pods),
       now: this.now(),
     });
     if (plan) this.applyPlanStatus(job, status, plan);

@@ -1,7 +1,7 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { defaultedJob, minimalSpec } from '../api/sample.js';
-import { bounded, conditionOf, deriveStatus, podProblem, statusChanged, type StatusInput } from './status.js';
+import { bounded, conditionOf, deriveStatus, podProblem, stallProblem, statusChanged, type StatusInput } from './status.js';
 
 const now = new Date('2026-11-24T12:00:00Z');
 const deployment = (replicas: number, ready: number, generation = 1, observed = 1): V1Deployment => ({
@@ -117,5 +117,16 @@ describe('worker reasons from termination messages', () => {
       reason: 'StateIncompatible',
       message: 'pod churn-worker-1: the checkpoint of partition 2 cannot be used: ... To go on: restore a snapshot',
     });
+  });
+});
+
+describe('a worker that waits on a dependency', () => {
+  it('is a Degraded reason of its own, naming the pods and what they wait for', () => {
+    expect(stallProblem([])).toBeUndefined();
+    expect(stallProblem([{ pod: 'cart-worker-a', on: 'smtp', reason: 'SmtpUnreachable', message: 'connect ECONNREFUSED 10.0.0.9:587', since: '2026-12-01T10:00:00.123Z' }])).toEqual({
+      reason: 'SmtpUnreachable',
+      message: 'worker pod cart-worker-a waits for the SMTP server since 2026-12-01T10:00:00Z: connect ECONNREFUSED 10.0.0.9:587; consumption is paused, nothing is lost',
+    });
+    expect(stallProblem([{ pod: 'a', on: 'redis', reason: 'RedisUnreachable', message: 'm' }, { pod: 'b', on: 'redis', reason: 'RedisUnreachable', message: 'm' }])!.message).toMatch(/^worker pods a, b wait for Redis: m;/);
   });
 });

@@ -103,7 +103,22 @@ export interface StatusInput {
   warning?: PodProblem;
   /** Consumer lag and last checkpoint, when known. */
   progress?: { consumerLag?: number; lastCheckpointTime?: string };
+  /** What the workers say they wait on (their /status), when known. */
+  stalls?: ReadonlyArray<{ pod: string; on: string; reason: string; message: string; since?: string }>;
   now: Date;
+}
+
+const DEPENDENCY: Record<string, string> = { redis: 'Redis', smtp: 'the SMTP server', kafka: 'Kafka', dlq: 'the dead-letter topic' };
+
+/** A worker waiting on a dependency, as a Degraded reason (the worker's own: RedisUnreachable, SmtpUnreachable...). */
+export function stallProblem(stalls: StatusInput['stalls']): PodProblem | undefined {
+  const first = stalls?.[0];
+  if (!first) return undefined;
+  const pods = [...new Set(stalls!.filter((s) => s.reason === first.reason).map((s) => s.pod))];
+  const since = first.since ? ` since ${first.since.replace(/\.\d{3}Z$/, 'Z')}` : '';
+  const who = pods.length === 1 ? `worker pod ${pods[0]} waits` : `worker pods ${pods.join(', ')} wait`;
+  const meaning = first.on === 'dlq' ? 'malformed events are kept beside the checkpoint, good events go on' : 'consumption is paused, nothing is lost';
+  return { reason: first.reason, message: `${who} for ${DEPENDENCY[first.on] ?? first.on}${since}: ${first.message}; ${meaning}` };
 }
 
 type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
@@ -193,7 +208,7 @@ export function mergeConditions(previous: readonly Condition[] | undefined, next
 export function deriveStatus(input: StatusInput): ProcessingJobStatus {
   const { job, deployment } = input;
   const progress = deploymentProgress(deployment, input.desiredReplicas);
-  const problem = podProblem(input.pods, job.spec.podPendingTimeoutSeconds, input.now) ?? progress.failure;
+  const problem = podProblem(input.pods, job.spec.podPendingTimeoutSeconds, input.now) ?? progress.failure ?? stallProblem(input.stalls);
   const conds = desiredConditions(input, problem, progress.settled);
   const previous = job.status ?? {};
   const generation = input.paused ? (previous.observedGeneration ?? 0) : (job.metadata.generation ?? 0);

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { runOperator, type RunningOperator } from '../../operator/main.js';
+import { runOperator, type RunHooks, type RunningOperator } from '../../operator/main.js';
 import type { OperatorOptions } from '../../operator/options.js';
 import { TestCluster } from './cluster.js';
 import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
@@ -19,7 +19,13 @@ export function testCluster(): TestCluster {
  * .infra/logs/<ns>.operator.log); all of it is removed after the file.
  * Returns the running operator once beforeAll has run.
  */
-export function operatorInNamespace(cluster: TestCluster, ns: string, topic: string, options: Partial<OperatorOptions> = {}): () => RunningOperator {
+export function operatorInNamespace(
+  cluster: TestCluster,
+  ns: string,
+  topic: string,
+  options: Partial<OperatorOptions> = {},
+  hooks: Omit<RunHooks, 'logger'> = {},
+): () => RunningOperator {
   let operator: RunningOperator | undefined;
   const brokers = kafka().brokers;
   beforeAll(async () => {
@@ -37,7 +43,7 @@ export function operatorInNamespace(cluster: TestCluster, ns: string, topic: str
         workerImage: 'sluice:test',
         ...options,
       },
-      { logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
+      { ...hooks, logger: pino({ level: 'debug' }, pino.destination(join(infraDir, 'logs', `${ns}.operator.log`))) },
     );
   });
   afterAll(async () => {
