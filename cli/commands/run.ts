@@ -42,8 +42,8 @@ export function runCommand(): Command {
         'Each worker gets a free metrics port from --metrics-port upward, shown at start and in `sluice status`.\n' +
         'Logs go to <logs-dir>/<job>-<n>.log, checkpoints to <checkpoint-dir>/<job>/. Ctrl-C or `sluice stop` ends them.\n' +
         'Settings, highest precedence first: flags, then the environment, then the .env file, then the job file.\n' +
-        'Variables (as in a pod): KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, REDIS_HOST, REDIS_PORT, CHURN_MODEL_PATH, CART_MODEL_PATH,\n' +
-        'CART_ABANDON_THRESHOLD, ABANDON_WINDOW_MIN; credentials (Secrets are not read locally): KAFKA_SASL_USERNAME/PASSWORD,\n' +
+        'Variables (as in a pod): KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, KAFKA_CONSUMER_GROUP, REDIS_HOST, REDIS_PORT, REDIS_KEY_PREFIX,\n' +
+        'SMTP_HOST, SMTP_PORT, CHURN_MODEL_PATH, CART_MODEL_PATH, CART_ABANDON_THRESHOLD, ABANDON_WINDOW_MIN; credentials (Secrets are not read locally): KAFKA_SASL_USERNAME/PASSWORD,\n' +
         'REDIS_PASSWORD, SMTP_USERNAME/PASSWORD.',
     )
     .requiredOption('-f, --file <path...>', 'ProcessingJob YAML files or folders (repeatable)')
@@ -94,6 +94,10 @@ function workerEnv(options: RunOptions): NodeJS.ProcessEnv {
     KAFKA_BOOTSTRAP_SERVERS: options.bootstrapServers?.join(','),
     REDIS_HOST: options.redis?.host,
     REDIS_PORT: options.redis ? String(options.redis.port) : undefined,
+    SMTP_HOST: options.smtp?.host,
+    SMTP_PORT: options.smtp ? String(options.smtp.port) : undefined,
+    KAFKA_CONSUMER_GROUP: options.consumerGroup,
+    REDIS_KEY_PREFIX: options.keyPrefix,
   });
 }
 

@@ -211,6 +211,8 @@ export class WorkerConfigContract {
     for (const binding of this.envFor(type)) {
       const raw = env[binding.name];
       if (binding.name === 'SLUICE_JOB_TYPE' || raw === undefined || raw.trim() === '') continue;
+      // A variable sets a field of a section the document has; it never creates a nested optional one (SMTP_HOST: no alerts).
+      if (binding.path.length > 2 && !hasPath(doc, binding.path.slice(0, -1))) continue;
       setPath(doc, binding.path, envValue(binding, raw));
       origins.set(binding.path.join('.'), { variable: binding.name, value: raw });
     }
@@ -259,4 +261,13 @@ export class WorkerConfigContract {
       }
     }
   }
+}
+
+function hasPath(doc: Doc, path: readonly string[]): boolean {
+  let at: unknown = doc;
+  for (const key of path) {
+    if (!at || typeof at !== 'object') return false;
+    at = (at as Doc)[key];
+  }
+  return at !== undefined && at !== null && typeof at === 'object';
 }

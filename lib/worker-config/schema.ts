@@ -37,7 +37,7 @@ export const commonSchema = {
         bootstrapServers: { type: 'array', minItems: 1, items: hostPort, 'x-env': 'KAFKA_BOOTSTRAP_SERVERS' },
         topic: { ...topicName, default: 'user_events', 'x-env': 'KAFKA_TOPIC' },
         /** Default: `sluice-<namespace>-<name>` (names.ts). */
-        consumerGroup: { type: 'string', minLength: 1 },
+        consumerGroup: { type: 'string', minLength: 1, 'x-env': 'KAFKA_CONSUMER_GROUP' },
         /** Where a consumer group with no committed offset and no checkpoint starts. */
         startFrom: { enum: ['earliest', 'latest'], default: 'latest' },
         /** Default: `<topic>.dlq` (names.ts). */
@@ -79,7 +79,7 @@ export const commonSchema = {
         port: { ...port, default: 6379, 'x-env': 'REDIS_PORT' },
         db: { type: 'integer', minimum: 0, default: 0 },
         /** Prepended to every key the worker writes (`<prefix>user:<id>`). */
-        keyPrefix: { type: 'string', default: '' },
+        keyPrefix: { type: 'string', default: '', 'x-env': 'REDIS_KEY_PREFIX' },
         /** Expiry of written keys; absent or 0 means no expiry. */
         ttlSeconds: { type: 'integer', minimum: 0 },
         tls: { type: 'boolean' },

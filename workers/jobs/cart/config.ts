@@ -29,8 +29,8 @@ export const alertsSection = {
       additionalProperties: false,
       required: ['host'],
       properties: {
-        host: { type: 'string', minLength: 1, 'x-host': true },
-        port: { ...port, default: 587 },
+        host: { type: 'string', minLength: 1, 'x-host': true, 'x-env': 'SMTP_HOST' },
+        port: { ...port, default: 587, 'x-env': 'SMTP_PORT' },
         secure: { type: 'boolean', default: false },
       },
     },
