@@ -12,7 +12,7 @@ const cart = {
 it('lets every local setting come from a variable: SMTP host and port, consumer group, key prefix', () => {
   const env = { SMTP_HOST: '127.0.0.1', SMTP_PORT: '32525', KAFKA_CONSUMER_GROUP: 'my-group', REDIS_KEY_PREFIX: 'dev:' };
   const config = resolveWorkerConfig(cart, env);
-  expect(config.alerts?.smtp).toMatchObject({ host: '127.0.0.1', port: 32525 });
+  expect((config.alerts as { smtp?: unknown } | undefined)?.smtp).toMatchObject({ host: '127.0.0.1', port: 32525 });
   expect(config.kafka.consumerGroup).toBe('my-group');
   expect(config.redis.keyPrefix).toBe('dev:');
   // SMTP_HOST sets the SMTP server of a job that sends alerts; it does not invent alerts for one that does not.
