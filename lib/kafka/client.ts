@@ -96,16 +96,18 @@ function logCreator(options: KafkaConnectionOptions): KafkaConfig['logCreator'] 
       logger.debug(fields, message);
       return;
     }
-    if (/rebalanc/i.test(message)) {
+    const text = typeof extra.error === 'string' ? `${message}: ${extra.error}` : message;
+    if (/rebalanc/i.test(text)) {
       logger.info(fields, message);
       return;
     }
-    if (CONNECTION_NAMESPACES.has(entry.namespace) || /Connection (error|timeout)|Failed to connect/i.test(message)) {
+    if (/Connection (error|timeout)|Failed to connect|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|Closed connection/i.test(text)) {
       logger.debug(fields, message);
-      options.onConnectionError?.(typeof extra.error === 'string' ? `${message}: ${extra.error}` : message);
+      options.onConnectionError?.(text);
       return;
     }
-    if (extra.retryCount !== undefined || extra.retryTime !== undefined) {
+    // A broker's answer to one request (a protocol error) on a connection: kafkajs retries it.
+    if (CONNECTION_NAMESPACES.has(entry.namespace) || extra.retryCount !== undefined || extra.retryTime !== undefined) {
       logger.debug(fields, message);
       return;
     }

@@ -138,7 +138,8 @@ export class Partitions<S extends PartitionState> {
 
   restoreInBackground(partition: number): void {
     void this.lock(partition)
-      .run(() => this.ensureOwned(partition))
+      // Revoked while it waited for the lock: its new owner restores it (restoring here would report it twice).
+      .run(() => (this.assignment.includes(partition) ? this.ensureOwned(partition) : undefined))
       .then(() => this.restoreErrors.delete(partition))
       .catch((err: Error) => {
         if (this.restoreErrors.get(partition) !== err.message) this.o.logger.error({ partition, err: err.message }, 'restore failed; retrying');
