@@ -133,8 +133,10 @@ export class Checkpointing<S extends PartitionState> {
     owned.checkpointError = undefined;
     const { metrics } = this.o;
     metrics.checkpointSeconds.observe(done.ms / 1000);
-    metrics.checkpointBytes.set({ partition: String(owned.partition) }, done.bytes);
     metrics.lastCheckpoint.set(Date.now() / 1000);
+    // A checkpoint that ends after the partition moved: its series belong to the new owner.
+    if (!this.o.holds(owned)) return;
+    metrics.checkpointBytes.set({ partition: String(owned.partition) }, done.bytes);
     metrics.partitionCheckpoint.set({ partition: String(owned.partition) }, Date.now() / 1000);
   }
 }

@@ -320,7 +320,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
         'checkpoint is ahead of the end of the partition (was the topic recreated?): move the checkpoint away to start the partition afresh',
       );
     }
-    if (o.highWatermark >= 0 && o.nextOffset >= 0) {
+    // Only what this member holds now: a batch or a lag read that ends after a revocation reports nothing.
+    if (o.highWatermark >= 0 && o.nextOffset >= 0 && this.partitions.holds(o) && this.partitions.assignment.includes(o.partition)) {
       this.o.metrics.lag.set({ partition: String(o.partition) }, Math.max(0, o.highWatermark - o.nextOffset));
     }
   }

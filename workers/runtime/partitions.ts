@@ -112,15 +112,15 @@ export class Partitions<S extends PartitionState> {
 
   /** A (re)join: revoked partitions are forgotten (their new owner restores them), new ones restored in the background. */
   assign(partitions: number[]): void {
+    const before = new Set([...this.assignment, ...this.owned.keys()]);
     this.assignment = partitions;
     this.joined = true;
-    for (const p of [...this.owned.keys()]) {
-      if (!partitions.includes(p)) {
-        // Revoked: the new owner restores from the checkpoint written when the rebalance began.
-        this.drop(p);
-        // Its series go with it: the new owner reports them (a stale one would show two owners).
-        for (const g of [this.o.metrics.lag, this.o.metrics.partitionCheckpoint, this.o.metrics.checkpointBytes]) g.remove({ partition: String(p) });
-      }
+    for (const p of before) {
+      if (partitions.includes(p)) continue;
+      // Revoked: the new owner restores from the checkpoint written when the rebalance began.
+      this.drop(p);
+      // Its series go with it, owned or not: the new owner reports them (a stale one would show two owners).
+      for (const g of [this.o.metrics.lag, this.o.metrics.partitionCheckpoint, this.o.metrics.checkpointBytes]) g.remove({ partition: String(p) });
     }
     this.o.metrics.assigned.set(partitions.length);
     this.o.logger.info({ partitions }, 'partitions assigned');
