@@ -4,7 +4,8 @@ import { conditionOf } from '../../operator/reconcile/status.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { runWorker, type RunningWorker } from '../../workers/main.js';
 import { waitFor } from '../support/cluster.js';
-import { kafka, uniqueName } from '../support/infra.js';
+import { kafka, kube, uniqueName } from '../support/infra.js';
+import { runCliToEnd } from '../support/cli.js';
 import { operatorInNamespace, testCluster } from '../support/operator.js';
 import { freePort } from '../support/ports.js';
 import { killHard, produceEvents, redisClient, tempDir, workerConfigFor, workerTestFile } from '../support/workers.js';
@@ -52,6 +53,15 @@ it('shows a worker waiting for Redis as Degraded/RedisUnreachable in the Process
   expect(stalled!.status!.phase).toBe('Degraded');
   expect(conditionOf(stalled!.status, 'Ready')).toMatchObject({ status: 'False', reason: 'RedisUnreachable' });
   expect((await cluster.events(ns, 'churn')).some((e) => e.reason === 'RedisUnreachable')).toBe(true);
+
+  // sluice status of the cluster's ProcessingJobs says the same.
+  const status = await runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '-o', 'json', '--interval', '1s']);
+  expect(status.code).toBe(0);
+  const seen = (JSON.parse(status.output) as { jobs: Array<{ name: string; state: string; conditions: Array<{ type: string; status: string; reason: string }> }> }).jobs;
+  expect(seen.find((j) => j.name === 'churn')).toMatchObject({ state: 'Degraded', conditions: expect.arrayContaining([expect.objectContaining({ type: 'Degraded', status: 'True', reason: 'RedisUnreachable' })]) });
+  const table = await runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '--interval', '1s']);
+  expect(table.output).toMatch(new RegExp(`^${ns}/churn\\s+churn\\s+Degraded\\s`, 'm'));
+  expect(table.output).toContain('condition Degraded=True RedisUnreachable: worker pod churn-worker-');
 
   ownRedis = await startRedis(port);
   await waitFor('Degraded cleared', 60_000, async () => {
