@@ -8,25 +8,7 @@ import { ModelMismatchError } from './models/scorer.js';
 import { credentialsFromEnv, loadWorkerConfig, runWorker, WorkerConfigError } from './main.js';
 import { StateIncompatibleError } from './state/format.js';
 import { writeTerminationMessage } from './runtime/termination.js';
-
-/**
- * Exit codes that tell a refusal that restarting cannot fix (the supervisor of
- * `sluice run` stops the job, see PERMANENT_EXIT_CODES in cli/local/supervisor.ts;
- * in a pod, CrashLoopBackOff shows the code) from a transient failure (1: restart
- * with backoff). docs/workers.md lists them for users.
- */
-export const EXIT_CODES = {
-  /** Something went wrong that a restart may fix (Kafka unreachable, a port in use...). */
-  transient: 1,
-  /** The configuration is invalid (a field, an environment variable). */
-  config: 2,
-  /** The model does not fit the job's features, or is not an ONNX model. */
-  model: 3,
-  /** The input topic does not exist (and the broker does not create it), or this worker may not read it. */
-  topic: 4,
-  /** The checkpoints are of another state format: restore a snapshot or drop the state (docs/operations.md). */
-  stateIncompatible: 5,
-} as const;
+import { EXIT_CODES } from './exit-codes.js';
 
 /** The exit code for an error that stopped the worker from starting. */
 export function exitCodeOf(err: unknown): number {

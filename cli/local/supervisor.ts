@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { PERMANENT_EXIT_CODES } from '../../workers/exit-codes.js';
 import { workerReason } from './worker-log.js';
 
 /** One local worker process: `node bin/sluice.js worker --config FILE`, output to its own log file. */
@@ -38,19 +39,11 @@ export interface SupervisorOptions {
 }
 
 /**
- * What `sluice worker`'s exit codes mean (workers/command.ts): restarting a
- * worker that refused its configuration or its model, or whose topic does not
- * exist, only repeats the refusal. Any other exit is transient: restart.
+ * Restarting a worker that refused its configuration, its model or its
+ * checkpoints, or that cannot use its topic, only repeats the refusal: those
+ * exit codes stop the job. Any other exit is transient: restart.
  */
-export const PERMANENT_EXIT_CODES: ReadonlyMap<number, string> = new Map([
-  [2, 'refused its configuration'],
-  [3, 'refused its model'],
-  [4, 'cannot use its Kafka topic'],
-  [5, 'refused its checkpoints (state of another format: restore a snapshot, or drop the state)'],
-]);
-
-/** `sluice worker` exits with this code when its configuration is invalid (workers/command.ts). */
-export const CONFIG_REJECTED_EXIT_CODE = 2;
+export { PERMANENT_EXIT_CODES };
 
 const RESTART_BACKOFF_MS = { first: 1_000, max: 30_000 };
 

@@ -128,7 +128,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
 
   async start(): Promise<void> {
     const k = this.o.config.kafka;
-    // Dead letters get a quick producer: when their topic cannot be written they wait in the checkpoint instead.
+    // Dead letters get a quick producer: when their topic cannot be written they wait in the journal beside the checkpoint instead.
     this.producer = await RecordProducer.connect({ ...this.connection, retries: 1 });
     this.admin = await TopicAdmin.connect(this.connection);
     this.stalls.clear('kafka');
@@ -182,7 +182,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
   /**
    * The dead-letter topic is created when it is missing and the broker lets
    * this worker create it; otherwise the worker says so (a stall on the DLQ)
-   * and malformed events wait in the checkpoint until it exists.
+   * and malformed events wait in the journal beside the checkpoint until it exists.
    */
   private async ensureDeadLetterTopic(): Promise<void> {
     const dlq = this.o.config.kafka.deadLetterTopic;
@@ -191,7 +191,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       await this.admin!.createTopic(dlq, 1);
       this.log.info({ deadLetterTopic: dlq }, `created the dead-letter topic ${dlq} (1 partition)`);
     } catch (err) {
-      const message = `dead-letter topic ${dlq} does not exist and cannot be created: ${(err as Error).message}; malformed events are kept in the checkpoint until it exists`;
+      const message = `dead-letter topic ${dlq} does not exist and cannot be created: ${(err as Error).message}; malformed events are kept beside the checkpoint until it exists`;
       this.stalls.set('dlq', 'DeadLetterTopicMissing', message);
     }
   }
@@ -368,7 +368,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     if (o.deadLetters.length === 0 || !this.partitions.holds(o)) return;
     if (this.stalls.list().some((st) => st.reason === 'DeadLetterTopicMissing')) await this.ensureDeadLetterTopic();
     if (await this.outbox.flush(o.partition, o.deadLetters)) {
-      this.log.info({ partition: o.partition }, 'dead letters kept in the checkpoint are now in the dead-letter topic');
+      this.log.info({ partition: o.partition }, 'dead letters kept beside the checkpoint are now in the dead-letter topic');
     }
     this.countPending();
   }

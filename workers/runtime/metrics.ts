@@ -74,7 +74,7 @@ export class WorkerMetrics {
     });
     this.deadLettersPending = new Gauge({
       name: 'sluice_dlq_pending',
-      help: 'Malformed records kept in the checkpoint because the dead-letter topic cannot be written (sent when it can)',
+      help: 'Malformed records kept beside the checkpoint (fsynced journal) because the dead-letter topic cannot be written (sent when it can)',
       registers,
     });
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });

@@ -30,7 +30,7 @@ export interface Owned<S extends PartitionState> {
   committing: boolean;
   /** Event time and wall time when the partition last had events, for the idle clock. */
   idleBase: { watermark: number; wall: number } | undefined;
-  /** Dead letters the dead-letter topic did not take yet; part of the checkpoint. */
+  /** Dead letters the dead-letter topic did not take yet; durable in the journal beside the checkpoint (dead-letters.ts). */
   deadLetters: PendingDeadLetter[];
 }
 
