@@ -1,23 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { EventGenerator } from '../../workers/events/generator.js';
 import { kafka, uniqueName } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
-import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
+import { freePorts, runCliToEnd, startCli, stopLocalRun, type CliProcess } from '../support/cli.js';
 import { killHard, produceEvents, readHashes, redisClient, removeTempDirsAfterAll, tempDir, waitFor } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 
-/** Failures that explain themselves, and stalls that are visible, as a user of `sluice run` sees them. */
-describe('sluice run: failures and stalls on the terminal and in sluice status', () => {
+/**
+ * Failures that explain themselves, and stalls that are visible, as a user of `sluice run` sees them.
+ * The three cases are independent (own job, state directory, ports; the Redis case its own redis-server)
+ * and mostly wait on timeouts, so they run side by side.
+ */
+describe.concurrent('sluice run: failures and stalls on the terminal and in sluice status', () => {
   const dir = tempDir('sluice-failures-');
   const brokers = kafka().brokers;
   const topic = uniqueName('failures');
-  const processes: CliProcess[] = [];
+  const runs: Array<{ run: CliProcess; state: string }> = [];
   let ownRedis: ChildProcess | undefined;
 
   const jobFile = (name: string, redisPort = 6379): string => {
@@ -33,21 +37,29 @@ describe('sluice run: failures and stalls on the terminal and in sluice status',
     );
     return file;
   };
-  const common = async (): Promise<string[]> => [
-    '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'), '--metrics-port', String(await freePorts(2)), '--no-env-file',
+  /** Logs, checkpoints and run state of one case, apart from the others'. */
+  const common = async (name: string): Promise<string[]> => [
+    '--logs-dir', join(dir, name, 'logs'), '--checkpoint-dir', join(dir, name, 'checkpoints'), '--state-dir', join(dir, name, 'state'), '--metrics-port', String(await freePorts(2)), '--no-env-file',
   ];
+  const start = async (name: string, args: string[], env?: NodeJS.ProcessEnv): Promise<CliProcess> => {
+    const run = startCli(['run', '-f', ...args, ...(await common(name))], { cwd: dir, env });
+    runs.push({ run, state: join(dir, name, 'state') });
+    return run;
+  };
 
+  beforeAll(async () => {
+    await createTopic({ brokers }, topic, 1);
+  });
   afterAll(async () => {
-    for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await Promise.all(runs.map(({ run, state }) => stopLocalRun(run, state)));
     if (ownRedis) await killHard(ownRedis);
     await deleteTopics({ brokers }, [topic, `${topic}.dlq`]).catch(() => undefined);
   });
 
   it('Kafka unreachable: the terminal says so within seconds, with the reason', async () => {
-    await createTopic({ brokers }, topic, 1);
     const nowhere = `127.0.0.1:${await freePort()}`;
-    const run = startCli(['run', '-f', jobFile(uniqueName('nokafka')), '--bootstrap-servers', nowhere, ...(await common())], { cwd: dir });
-    processes.push(run);
+    const name = uniqueName('nokafka');
+    const run = await start(name, [jobFile(name), '--bootstrap-servers', nowhere]);
     await run.waitFor(/started 1 churn worker/, 20_000);
     // The reason within 10 s, not "exited with code 1" after 40 s under a pile of kafkajs ERROR lines:
     // the worker either still waits (KafkaUnreachable) or has exited with the error, to be restarted.
@@ -63,7 +75,10 @@ describe('sluice run: failures and stalls on the terminal and in sluice status',
   it('a refused model: the job gives up at once with exit code 3 and the reason, instead of restarting forever', async () => {
     const notAModel = join(dir, 'model.onnx');
     writeFileSync(notAModel, 'this is not an ONNX model');
-    const r = await runCliToEnd(['run', '-f', jobFile(uniqueName('badmodel')), ...(await common())], { cwd: dir, env: { CHURN_MODEL_PATH: notAModel }, timeoutMs: 60_000 });
+    const name = uniqueName('badmodel');
+    const run = await start(name, [jobFile(name)], { CHURN_MODEL_PATH: notAModel });
+    await run.waitFor(/not restarting it/, 60_000);
+    const r = { code: (await run.exited).code, output: run.output() };
     expect(r.code).toBe(3);
     expect(r.output).toMatch(/worker 0 exited with code 3: it refused its model: .*not an ONNX model.*; not restarting it/);
     expect(r.output).not.toContain('restarting in');
@@ -80,24 +95,26 @@ describe('sluice run: failures and stalls on the terminal and in sluice status',
     };
     ownRedis = await startRedis();
     const name = uniqueName('noredis');
-    const state = join(dir, 'state');
-    const run = startCli(['run', '-f', jobFile(name, port), ...(await common())], { cwd: dir });
-    processes.push(run);
+    const state = join(dir, name, 'state');
+    const run = await start(name, [jobFile(name, port)]);
     await run.waitFor(/worker 0 ready/, 90_000);
 
     await killHard(ownRedis);
     ownRedis = undefined;
     const users = new Set<string>();
-    const events = [...new EventGenerator({ seed: 4, users: 150, days: 3 })].slice(0, 2_000).map((e) => ({ ...e, userId: `${name}-${e.userId}`, ...(e.cartId ? { cartId: `${name}-${e.cartId}` } : {}) }));
+    // A few events are enough: the first write that fails is the stall.
+    const events = [...new EventGenerator({ seed: 4, users: 30, days: 2 })].slice(0, 200).map((e) => ({ ...e, userId: `${name}-${e.userId}`, ...(e.cartId ? { cartId: `${name}-${e.cartId}` } : {}) }));
     for (const e of events) users.add(e.userId);
     await produceEvents(topic, events);
     await run.waitFor(/worker 0 waiting for redis \(RedisUnreachable\): /, 30_000);
 
-    const status = await runCliToEnd(['status', '-o', 'json', '--interval', '1s', '--state-dir', state], { cwd: dir });
+    const [status, table] = await Promise.all([
+      runCliToEnd(['status', '-o', 'json', '--interval', '1s', '--state-dir', state], { cwd: dir }),
+      runCliToEnd(['status', '--interval', '1s', '--state-dir', state], { cwd: dir }),
+    ]);
     const job = (JSON.parse(status.output) as { jobs: Array<{ name: string; state: string; stalls: Array<{ on: string; reason: string }> }> }).jobs.find((j) => j.name === name)!;
     expect(job.state).toBe('stalled');
     expect(job.stalls).toEqual([expect.objectContaining({ on: 'redis', reason: 'RedisUnreachable', worker: '0' })]);
-    const table = await runCliToEnd(['status', '--interval', '1s', '--state-dir', state], { cwd: dir });
     expect(table.output).toContain('waiting: worker 0 is stalled on redis (RedisUnreachable)');
 
     ownRedis = await startRedis();

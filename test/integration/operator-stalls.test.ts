@@ -55,11 +55,13 @@ it('shows a worker waiting for Redis as Degraded/RedisUnreachable in the Process
   expect((await cluster.events(ns, 'churn')).some((e) => e.reason === 'RedisUnreachable')).toBe(true);
 
   // sluice status of the cluster's ProcessingJobs says the same.
-  const status = await runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '-o', 'json', '--interval', '1s']);
+  const [status, table] = await Promise.all([
+    runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '-o', 'json', '--interval', '1s']),
+    runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '--interval', '1s']),
+  ]);
   expect(status.code).toBe(0);
   const seen = (JSON.parse(status.output) as { jobs: Array<{ name: string; state: string; conditions: Array<{ type: string; status: string; reason: string }> }> }).jobs;
   expect(seen.find((j) => j.name === 'churn')).toMatchObject({ state: 'Degraded', conditions: expect.arrayContaining([expect.objectContaining({ type: 'Degraded', status: 'True', reason: 'RedisUnreachable' })]) });
-  const table = await runCliToEnd(['status', '--kubeconfig', kube().kubeconfig, '-n', ns, '--interval', '1s']);
   expect(table.output).toMatch(new RegExp(`^${ns}/churn\\s+churn\\s+Degraded\\s`, 'm'));
   expect(table.output).toContain('condition Degraded=True RedisUnreachable: worker pod churn-worker-');
 

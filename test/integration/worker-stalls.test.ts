@@ -33,7 +33,7 @@ const get = async (port: number, path: string): Promise<string> => (await fetch(
 it('says once that it waits for Redis (log, gauge, /status), and once that Redis is back, then catches up', { timeout: 120_000 }, async () => {
   const job = await newTestJob('stall', 2);
   const tag = uniqueName('s');
-  const events = [...new EventGenerator({ seed: 9, users: 200, days: 5 })].slice(0, 4_000).map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
+  const events = [...new EventGenerator({ seed: 9, users: 40, days: 3 })].slice(0, 400).map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
   const users = new Set(events.map((e) => e.userId));
   const port = await freePort();
   ownRedis = await startRedis(port);
@@ -44,7 +44,8 @@ it('says once that it waits for Redis (log, gauge, /status), and once that Redis
 
   await killHard(ownRedis);
   ownRedis = undefined;
-  await produceEvents(job.topic, events.slice(0, 2_000));
+  const half = events.length / 2;
+  await produceEvents(job.topic, events.slice(0, half));
   const stalled = await waitFor('the stall gauge', 60_000, async () => {
     const m = await get(worker.metricsPort, '/metrics');
     return /sluice_stalled\{[^}]*on="redis"[^}]*reason="RedisUnreachable"[^}]*\} 1/.test(m) ? m : undefined;
@@ -53,9 +54,11 @@ it('says once that it waits for Redis (log, gauge, /status), and once that Redis
   const status = JSON.parse(await get(worker.metricsPort, '/status')) as WorkerStatus;
   expect(status.stalls).toEqual([expect.objectContaining({ on: 'redis', reason: 'RedisUnreachable' })]);
   expect(await get(worker.metricsPort, '/readyz')).toMatch(/waiting for Redis since .* \(RedisUnreachable\)/);
-  // More events while it waits: still one line, not one per retry.
-  await produceEvents(job.topic, events.slice(2_000));
-  await new Promise((r) => setTimeout(r, 3_000));
+  // More events and more failed retries while it waits: still one line, not one per retry.
+  const retries = (m: string): number => Number(/sluice_retries_total\{[^}]*target="redis"[^}]*\} (\d+)/.exec(m)?.[1] ?? 0);
+  const before = retries(stalled);
+  await produceEvents(job.topic, events.slice(half));
+  await waitFor('two more failed Redis retries', 30_000, async () => (retries(await get(worker.metricsPort, '/metrics')) >= before + 2 ? true : undefined));
 
   ownRedis = await startRedis(port);
   const client = redisClient(port);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './infra.js';
 
@@ -72,3 +73,40 @@ export async function runCliToEnd(
 }
 
 export { freePorts } from './ports.js';
+
+/**
+ * Ends a `sluice run` a test started, even when the test failed half-way: SIGINT
+ * (the workers checkpoint and leave), SIGKILL after `graceMs`, then any worker
+ * process its run state still names (a supervisor killed hard leaves them behind).
+ */
+export async function stopLocalRun(run: CliProcess, stateDir: string, graceMs = 15_000): Promise<void> {
+  if (run.child.exitCode === null && run.child.signalCode === null) {
+    run.child.kill('SIGINT');
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), graceMs);
+    await run.exited;
+    clearTimeout(timer);
+  }
+  let files: string[] = [];
+  try {
+    files = readdirSync(stateDir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    let state: { workers?: Array<{ pid?: number }> };
+    try {
+      state = JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as typeof state;
+    } catch {
+      continue;
+    }
+    for (const { pid } of state.workers ?? []) if (pid && isSluiceWorker(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+function isSluiceWorker(pid: number): boolean {
+  try {
+    return /sluice\.js\0worker\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+  } catch {
+    return false;
+  }
+}
