@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { resolveWorkerConfig } from './config.js';
+import { packageRoot } from '../lib/package-root.js';
+import { resolveWorkerConfig, workerVariables } from './config.js';
 
 const cart = {
   job: { name: 'cart', type: 'cart' },
@@ -19,4 +21,13 @@ it('lets every local setting come from a variable: SMTP host and port, consumer 
   const quiet: Record<string, unknown> = { ...cart };
   delete quiet.alerts;
   expect(resolveWorkerConfig(quiet, env).alerts).toBeUndefined();
+});
+
+it('documents every variable of the contract, the new local ones too, in the README and docs/workers.md', () => {
+  const vars = workerVariables();
+  expect(vars).toEqual(expect.arrayContaining(['KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_CONSUMER_GROUP', 'REDIS_KEY_PREFIX', 'SMTP_HOST', 'SMTP_PORT', 'CART_MODEL_PATH']));
+  for (const doc of ['README.md', 'docs/workers.md']) {
+    const text = readFileSync(`${packageRoot()}/${doc}`, 'utf8');
+    expect(vars.filter((v) => !text.includes(`\`${v}\``)), doc).toEqual([]);
+  }
 });

@@ -17,5 +17,15 @@ export function loadWorkerConfig(path: string | undefined, env: NodeJS.ProcessEn
   return workerConfig.load(path, env, options);
 }
 
+/**
+ * The variables of the system Sluice replaces that a worker of any registered
+ * job type reads (the `x-env` leaves of the contract, in schema order); the
+ * job's own name variables (SLUICE_JOB_*) left out. `sluice run --help` lists these.
+ */
+export function workerVariables(): string[] {
+  const names = jobTypes.types().flatMap((type) => workerConfig.envFor(type).map((b) => b.name));
+  return [...new Set(names)].filter((name) => !name.startsWith('SLUICE_'));
+}
+
 export { WorkerConfigError } from '../lib/worker-config/resolve.js';
 export { credentialsFromEnv, type WorkerConfig, type WorkerCredentials } from '../lib/worker-config/config.js';

@@ -11,6 +11,7 @@ import { PortAllocator } from '../local/ports.js';
 import { isAlive, listRunStates, livePids, readRunState, removeRunState, type RunState } from '../local/run-state.js';
 import { brokerList, duration, hostPort, port, positiveInt } from '../options.js';
 import { sluiceBin } from '../../lib/package-root.js';
+import { workerVariables } from '../../workers/config.js';
 
 export interface RunOptions {
   file: string[];
@@ -42,9 +43,8 @@ export function runCommand(): Command {
         'Each worker gets a free metrics port from --metrics-port upward, shown at start and in `sluice status`.\n' +
         'Logs go to <logs-dir>/<job>-<n>.log, checkpoints to <checkpoint-dir>/<job>/. Ctrl-C or `sluice stop` ends them.\n' +
         'Settings, highest precedence first: flags, then the environment, then the .env file, then the job file.\n' +
-        'Variables (as in a pod): KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC, KAFKA_CONSUMER_GROUP, REDIS_HOST, REDIS_PORT, REDIS_KEY_PREFIX,\n' +
-        'SMTP_HOST, SMTP_PORT, CHURN_MODEL_PATH, CART_MODEL_PATH, CART_ABANDON_THRESHOLD, ABANDON_WINDOW_MIN; credentials (Secrets are not read locally): KAFKA_SASL_USERNAME/PASSWORD,\n' +
-        'REDIS_PASSWORD, SMTP_USERNAME/PASSWORD.',
+        `Variables (as in a pod): ${workerVariables().join(', ')};\n` +
+        'credentials (Secrets are not read locally): KAFKA_SASL_USERNAME/PASSWORD, REDIS_PASSWORD, SMTP_USERNAME/PASSWORD.',
     )
     .requiredOption('-f, --file <path...>', 'ProcessingJob YAML files or folders (repeatable)')
     .option('--name <job...>', 'run only these jobs of the files')
