@@ -22,6 +22,13 @@ export interface Stall {
 }
 
 const NAMES: Record<StallTarget, string> = { redis: 'Redis', smtp: 'the SMTP server', kafka: 'Kafka', dlq: 'the dead-letter topic' };
+/** What the wait means for the stream: a DLQ that cannot be written holds up nothing. */
+const CONSEQUENCE: Record<StallTarget, string> = {
+  redis: 'consumption paused until it answers, nothing is lost',
+  smtp: 'consumption paused until it answers, nothing is lost',
+  kafka: 'consumption paused until it answers, nothing is lost',
+  dlq: 'malformed events are kept beside the checkpoint until it can be written; good events go on',
+};
 
 export class Stalls {
   private readonly current = new Map<StallTarget, Stall>();
@@ -41,7 +48,7 @@ export class Stalls {
     if (before) this.gauge.remove({ on, reason: before.reason });
     this.current.set(on, { on, reason, message, since: before?.since ?? new Date().toISOString() });
     this.gauge.set({ on, reason }, 1);
-    this.logger.warn({ stalled: on, reason, err: message }, `waiting for ${NAMES[on]} (${reason}): ${message}; consumption paused until it answers, nothing is lost`);
+    this.logger.warn({ stalled: on, reason, err: message }, `waiting for ${NAMES[on]} (${reason}): ${message}; ${CONSEQUENCE[on]}`);
   }
 
   /** `on` answered again. */
