@@ -8,7 +8,7 @@ import { runWorker } from '../../workers/main.js';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
 import { readRecords } from '../support/kafka.js';
 import { uniqueName } from '../support/infra.js';
-import { connection, newTestJob, readHashes, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
+import { connection, readHashes, tempDir, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
 
 const { quiet, redis, running } = workerTestFile();
 
@@ -22,12 +22,16 @@ const metricsOf = async (port: number): Promise<string> => (await fetch(`http://
  * be created (after a restart too) the kept dead letters land in it.
  */
 it('keeps consuming when the dead-letter topic cannot be written, keeps the dead letters durable beside the checkpoint, and sends them once it can', async () => {
-  const job = await newTestJob('dlqdown', 2);
+  // The job's topics by hand: no dead-letter topic (one created and deleted just before would race the squatter).
+  const name = uniqueName('dlqdown');
+  const job = { name, topic: `${name}.events`, group: `${name}-group`, prefix: `${name}:`, checkpointDir: tempDir(`${name}-cp-`) };
   const dlq = `${job.topic}.dlq`;
-  await deleteTopics(connection(), [dlq]);
   // Kafka refuses a topic whose name equals another's with '.' and '_' swapped.
   const squatter = dlq.replaceAll('.', '_');
-  await createTopic(connection(), squatter, 1);
+  for (const [topic, partitions] of [[job.topic, 2], [squatter, 1]] as const) {
+    // A topic just created may not be in the broker's metadata yet when kafkajs waits for its leaders: ask again.
+    await waitFor(`topic ${topic}`, 30_000, () => createTopic(connection(), topic, partitions).then(() => true, () => undefined));
+  }
 
   const tag = uniqueName('u');
   const t0 = Date.parse('2026-03-01T10:00:00Z');
