@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { EventGenerator } from '../../workers/events/generator.js';
 import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../support/infra.js';
 import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
+import { firstEvents } from '../support/workers.js';
 
 const EVENTS = 6_000;
 const USERS = 300;
@@ -80,12 +80,7 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     await run.waitFor(/worker 1 ready/, 90_000);
 
     // Every user that appears in the produced events ends up with a score.
-    const users = new Set<string>();
-    let n = 0;
-    for (const e of new EventGenerator({ seed: SEED, users: USERS })) {
-      users.add(e.userId);
-      if (++n === EVENTS) break;
-    }
+    const users = new Set(firstEvents(EVENTS, { seed: SEED, users: USERS }).map((e) => e.userId));
     const deadline = Date.now() + 90_000;
     let scored = 0;
     while (Date.now() < deadline) {
