@@ -108,8 +108,10 @@ function modelSection(spec: ProcessingJobSpecModel | undefined): NonNullable<Wor
 }
 
 /** The sections written only when they differ from the worker's default, so that existing jobs keep their config hash. */
-function optionalSections(spec: ProcessingJob['spec']): Pick<WorkerDocument, 'state' | 'eventTime'> {
+function optionalSections(spec: ProcessingJob['spec']): Pick<WorkerDocument, 'state' | 'eventTime' | 'throttle'> {
   return {
+    // spec.throttle only when asked, so other jobs keep their config hash.
+    ...(spec.throttle ? { throttle: { eventsPerSecond: spec.throttle.eventsPerSecondPerWorker } } : {}),
     // Memory is the worker's default: only the disk backend is written out.
     ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
     // An older CRD has no eventTime block.

@@ -114,6 +114,7 @@ export class Partitions<S extends PartitionState> {
         // Revoked: the new owner restores from the checkpoint written when the rebalance began.
         this.drop(p);
         this.o.metrics.lag.remove({ partition: String(p) });
+        this.o.metrics.position.remove({ partition: String(p) });
       }
     }
     this.o.metrics.assigned.set(partitions.length);
@@ -165,6 +166,7 @@ export class Partitions<S extends PartitionState> {
       owned.seekedTo = cp.nextOffset;
     }
     this.owned.set(partition, owned);
+    if (owned.nextOffset >= 0) this.o.metrics.position.set({ partition: String(partition) }, owned.nextOffset);
     this.o.metrics.restores.inc();
     this.o.logger.info(
       { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail },
