@@ -15,6 +15,7 @@ interface Flags {
   logLevel: LevelWithSilent;
   concurrency: string;
   lagCheckInterval: string;
+  autoscaleInterval: string;
 }
 
 export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
@@ -30,6 +31,7 @@ export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
     logLevel: flags.logLevel,
     concurrency: Number(flags.concurrency),
     lagCheckMs: Number(flags.lagCheckInterval) * 1000,
+    autoscaleIntervalMs: Number(flags.autoscaleInterval) * 1000,
   };
 }
 
@@ -49,6 +51,7 @@ export function operatorCommand(): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.logLevel))
     .option('--concurrency <n>', 'reconciles running at once', String(d.concurrency))
     .option('--lag-check-interval <seconds>', 'how often each job\'s consumer lag is read from Kafka (0: never)', String(d.lagCheckMs / 1000))
+    .option('--autoscale-interval <seconds>', 'how often a job with spec.autoscaling is observed (Kafka end offsets, worker metrics)', String(d.autoscaleIntervalMs / 1000))
     .action(async (flags: Flags) => {
       const running = await runOperator(flagsToOptions(flags));
       let stopping = false;

@@ -1,3 +1,4 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Controller } from './processingjob/controller.js';
 import { metricsRoute, probeRoutes, serve, type HttpEndpoint } from '../lib/http/server.js';
@@ -19,6 +20,8 @@ export interface RunHooks {
   logger?: Logger;
   /** Replaces the Kafka partition check (benchmarks without a broker). */
   partitionCounter?: PartitionCounter;
+  /** Where a worker pod serves /metrics, for tests whose workers are local processes behind KWOK pods. */
+  workerMetricsUrl?: (pod: V1Pod) => string | undefined;
 }
 
 /**
@@ -40,7 +43,7 @@ export async function runOperator(input: Partial<OperatorOptions>, hooks: RunHoo
       metrics.leader.set(1);
       controller = new Controller(
         kube,
-        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter, lagCheckMs: options.lagCheckMs },
+        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter, lagCheckMs: options.lagCheckMs, autoscaleIntervalMs: options.autoscaleIntervalMs, workerMetricsUrl: hooks.workerMetricsUrl },
         log,
         metrics,
       );

@@ -25,6 +25,8 @@ export interface OperatorOptions {
   resyncMs: number;
   /** How often each job's consumer lag is read from Kafka; 0 turns it off. */
   lagCheckMs: number;
+  /** How often an autoscaled job is observed (Kafka end offsets, worker /metrics). */
+  autoscaleIntervalMs: number;
 }
 
 export const defaultOptions = (): OperatorOptions => ({
@@ -41,6 +43,7 @@ export const defaultOptions = (): OperatorOptions => ({
   concurrency: 4,
   resyncMs: 10 * 60_000,
   lagCheckMs: 60_000,
+  autoscaleIntervalMs: 10_000,
 });
 
 const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -56,6 +59,7 @@ export function resolveOptions(input: Partial<OperatorOptions>): OperatorOptions
   if (!levels.has(o.logLevel)) throw new Error(`--log-level: '${o.logLevel}' is not one of ${[...levels].join(', ')}`);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new Error('--concurrency must be a positive integer');
   if (!Number.isFinite(o.lagCheckMs) || o.lagCheckMs < 0) throw new Error('--lag-check-interval must be a number of seconds >= 0');
+  if (!Number.isFinite(o.autoscaleIntervalMs) || o.autoscaleIntervalMs < 1000) throw new Error('--autoscale-interval must be a number of seconds >= 1');
   if (!(o.renewDeadlineMs < o.leaseDurationMs && o.retryPeriodMs < o.renewDeadlineMs)) {
     throw new Error('lease timings: need retry period < renew deadline < lease duration');
   }

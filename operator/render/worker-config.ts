@@ -33,6 +33,8 @@ export interface RenderContext {
   workerImage: string;
   /** The Kafka TLS Secret holds a client certificate (tls.crt and tls.key), as the reconciler observed. */
   kafkaClientCertificate?: boolean;
+  /** Worker replicas chosen by the autoscaler; absent: spec.parallelism (0 when suspended either way). */
+  replicas?: number;
 }
 
 function kafkaTls(job: ProcessingJob, ctx: RenderContext): CommonConfig['kafka']['tls'] {
