@@ -16,6 +16,7 @@ interface Flags {
   concurrency: string;
   lagCheckInterval: string;
   workerHealthInterval?: string;
+  autoscaleInterval: string;
 }
 
 export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
@@ -32,6 +33,7 @@ export function flagsToOptions(flags: Flags): Partial<OperatorOptions> {
     concurrency: Number(flags.concurrency),
     lagCheckMs: Number(flags.lagCheckInterval) * 1000,
     workerHealthMs: flags.workerHealthInterval === undefined ? undefined : Number(flags.workerHealthInterval) * 1000,
+    autoscaleIntervalMs: Number(flags.autoscaleInterval) * 1000,
   };
 }
 
@@ -52,6 +54,7 @@ export function operatorCommand(): Command {
     .option('--concurrency <n>', 'reconciles running at once', String(d.concurrency))
     .option('--lag-check-interval <seconds>', 'how often each job\'s consumer lag is read from Kafka (0: never)', String(d.lagCheckMs / 1000))
     .option('--worker-health-interval <seconds>', 'how often each worker pod\'s /status is read for what it waits on (0: never)', String(d.workerHealthMs / 1000))
+    .option('--autoscale-interval <seconds>', 'how often a job with spec.autoscaling is observed (Kafka end offsets, worker metrics)', String(d.autoscaleIntervalMs / 1000))
     .action(async (flags: Flags) => {
       const running = await runOperator(flagsToOptions(flags));
       let stopping = false;

@@ -117,21 +117,18 @@ export class LeaderElector {
     const now = new Date();
     const existing = await this.store.getLease(namespace, name);
     this.current = existing;
-    if (!existing) {
-      try {
-        this.current = await this.store.createLease(this.leaseBody(undefined, now));
-        return true;
-      } catch (err) {
-        if (isConflict(err)) return false;
-        throw err;
-      }
-    }
+    if (!existing) return this.write(() => this.store.createLease(this.leaseBody(undefined, now)));
     const holder = existing.spec?.holderIdentity;
     const durationMs = (existing.spec?.leaseDurationSeconds ?? 15) * 1000;
     const expired = !holder || timeOf(existing.spec?.renewTime) + durationMs < now.getTime();
     if (holder !== identity && !expired) return false;
+    return this.write(() => this.store.replaceLease(this.leaseBody(existing, now)));
+  }
+
+  /** Creates or replaces the lease; false when another replica wrote it first (a conflict). */
+  private async write(lease: () => Promise<V1Lease>): Promise<boolean> {
     try {
-      this.current = await this.store.replaceLease(this.leaseBody(existing, now));
+      this.current = await lease();
       return true;
     } catch (err) {
       if (isConflict(err)) return false;

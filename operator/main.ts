@@ -22,6 +22,8 @@ export interface RunHooks {
   partitionCounter?: PartitionCounter;
   /** Where a worker pod's /status is (default: its pod IP, port 9090); tests point it at workers on this machine. */
   workerStatusUrl?: (pod: V1Pod) => string | undefined;
+  /** Where a worker pod serves /metrics, for tests whose workers are local processes behind KWOK pods. */
+  workerMetricsUrl?: (pod: V1Pod) => string | undefined;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function runOperator(input: Partial<OperatorOptions>, hooks: RunHoo
       metrics.leader.set(1);
       controller = new Controller(
         kube,
-        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter, lagCheckMs: options.lagCheckMs, workerHealthMs: options.workerHealthMs, workerStatusUrl: hooks.workerStatusUrl },
+        { namespaces: options.namespaces, workerImage: options.workerImage, concurrency: options.concurrency, relistMs: options.resyncMs, identity: options.identity, partitionCounter: hooks.partitionCounter, lagCheckMs: options.lagCheckMs, workerHealthMs: options.workerHealthMs, workerStatusUrl: hooks.workerStatusUrl, autoscaleIntervalMs: options.autoscaleIntervalMs, workerMetricsUrl: hooks.workerMetricsUrl },
         log,
         metrics,
       );

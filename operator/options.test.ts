@@ -10,8 +10,10 @@ describe('operator options', () => {
   });
 
   it('parses the comma list of namespaces and refuses an invalid one, naming the flag', () => {
-    const flags = { namespaces: 'shop, ads', leaderElect: true, leaderElectionId: 'l', leaderElectionNamespace: 'sluice-system', metricsBindAddress: ':8080', healthProbeBindAddress: ':8081', workerImage: 'x', logLevel: 'info' as const, concurrency: '4', lagCheckInterval: '60' };
+    const flags = { namespaces: 'shop, ads', leaderElect: true, leaderElectionId: 'l', leaderElectionNamespace: 'sluice-system', metricsBindAddress: ':8080', healthProbeBindAddress: ':8081', workerImage: 'x', logLevel: 'info' as const, concurrency: '4', lagCheckInterval: '60', autoscaleInterval: '5' };
     expect(resolveOptions(flagsToOptions(flags)).namespaces).toEqual(['shop', 'ads']);
+    expect(resolveOptions(flagsToOptions(flags)).autoscaleIntervalMs).toBe(5_000);
+    expect(() => resolveOptions({ autoscaleIntervalMs: 100 })).toThrow('--autoscale-interval');
     expect(() => resolveOptions({ namespaces: ['Shop_1'] })).toThrow("--namespaces: 'Shop_1' is not a valid namespace name");
     expect(() => resolveOptions({ concurrency: 0 })).toThrow('--concurrency');
     expect(() => resolveOptions({ renewDeadlineMs: 20_000 })).toThrow('lease timings');

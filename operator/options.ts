@@ -27,6 +27,8 @@ export interface OperatorOptions {
   lagCheckMs: number;
   /** How often each running worker pod's /status is read for stalls (Redis, SMTP, Kafka, DLQ); 0 turns it off. */
   workerHealthMs: number;
+  /** How often an autoscaled job is observed (Kafka end offsets, worker /metrics). */
+  autoscaleIntervalMs: number;
 }
 
 export const defaultOptions = (): OperatorOptions => ({
@@ -44,6 +46,7 @@ export const defaultOptions = (): OperatorOptions => ({
   resyncMs: 10 * 60_000,
   lagCheckMs: 60_000,
   workerHealthMs: 15_000,
+  autoscaleIntervalMs: 10_000,
 });
 
 const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -60,6 +63,7 @@ export function resolveOptions(input: Partial<OperatorOptions>): OperatorOptions
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new Error('--concurrency must be a positive integer');
   if (!Number.isFinite(o.lagCheckMs) || o.lagCheckMs < 0) throw new Error('--lag-check-interval must be a number of seconds >= 0');
   if (!Number.isFinite(o.workerHealthMs) || o.workerHealthMs < 0) throw new Error('--worker-health-interval must be a number of seconds >= 0');
+  if (!Number.isFinite(o.autoscaleIntervalMs) || o.autoscaleIntervalMs < 1000) throw new Error('--autoscale-interval must be a number of seconds >= 1');
   if (!(o.renewDeadlineMs < o.leaseDurationMs && o.retryPeriodMs < o.renewDeadlineMs)) {
     throw new Error('lease timings: need retry period < renew deadline < lease duration');
   }

@@ -80,6 +80,13 @@ describe('worker config', () => {
     expect(errorOf(() => resolveWorkerConfig({ ...base, state: { backend: 'rocks', cacheMiB: 1 } }, {}))).toMatch(/state\.backend: must be one of "memory", "disk"[\s\S]*state\.cacheMiB: must be >= 16/);
   });
 
+  it('throttles a worker from the document or SLUICE_THROTTLE_EVENTS_PER_SECOND, and refuses a rate of zero', () => {
+    expect(resolveWorkerConfig(base, {}).throttle).toBeUndefined();
+    expect(resolveWorkerConfig({ ...base, throttle: { eventsPerSecond: 250 } }, {}).throttle).toEqual({ eventsPerSecond: 250 });
+    expect(resolveWorkerConfig(base, { SLUICE_THROTTLE_EVENTS_PER_SECOND: '120' }).throttle).toEqual({ eventsPerSecond: 120 });
+    expect(errorOf(() => resolveWorkerConfig({ ...base, throttle: { eventsPerSecond: 0 } }, {}))).toContain('throttle.eventsPerSecond');
+  });
+
   it('names the environment variable that does not parse', () => {
     expect(errorOf(() => resolveWorkerConfig(base, { REDIS_PORT: 'abc' }))).toContain('REDIS_PORT="abc" is not an integer');
     expect(errorOf(() => resolveWorkerConfig(base, { CART_ABANDON_THRESHOLD: '1.5' }))).toContain('cart.abandonThreshold: CART_ABANDON_THRESHOLD="1.5" (from the environment) must be <= 1');

@@ -51,6 +51,7 @@ const NO_CHECKPOINT_RUN = process.argv.includes('--no-checkpoint-run');
 /** "Now" in event time: noon, so that a live run of minutes never crosses midnight (churn's rescoring of everyone). */
 const T0 = Date.UTC(2026, 2, 15, 12);
 const BATCH = 500;
+const LATENCY_BLOCK = 1 << 20;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const median = (xs: number[]): number => {
@@ -273,8 +274,9 @@ interface LiveResult {
  */
 async function live(b: BackendUnderTest, offsets: number[], rate: number, seconds: number, eventTime0: number, intervalMs = INTERVAL_MS): Promise<LiveResult> {
   const rnd = new Random(11);
-  const capacity = Number.isFinite(rate) ? Math.ceil(rate * seconds) + 1 : 50_000_000;
-  const latencies = new Float64Array(Math.min(capacity, 50_000_000));
+  // In blocks of 1M, not one array sized for the highest rate: its memory would count in the worker's peak RSS.
+  const blocks: Float64Array[] = [];
+  let block = new Float64Array(0);
   let n = 0;
   let taken = 0;
   const lastCheckpoint = Array.from({ length: PARTITIONS }, () => performance.now());
@@ -305,7 +307,10 @@ async function live(b: BackendUnderTest, offsets: number[], rate: number, second
       await b.process(p, byPartition[p]);
       offsets[p] += byPartition[p].length;
       const done = performance.now();
-      for (const at of arrival[p]) if (n < latencies.length) latencies[n++] = done - at;
+      for (const at of arrival[p]) {
+        if (n % LATENCY_BLOCK === 0) blocks.push((block = new Float64Array(LATENCY_BLOCK)));
+        block[n++ % LATENCY_BLOCK] = done - at;
+      }
       if (done - lastCheckpoint[p] >= intervalMs) {
         lastCheckpoint[p] = done;
         checkpoints++;
@@ -319,7 +324,9 @@ async function live(b: BackendUnderTest, offsets: number[], rate: number, second
   }
   const elapsed = (performance.now() - start) / 1000;
   await Promise.all(inFlight);
-  const lat = latencies.subarray(0, n).sort();
+  const lat = new Float64Array(n);
+  blocks.forEach((b, i) => lat.set(b.subarray(0, Math.min(LATENCY_BLOCK, n - i * LATENCY_BLOCK)), i * LATENCY_BLOCK));
+  lat.sort();
   const q = (f: number): number => (n ? lat[Math.min(n - 1, Math.floor(f * n))] : NaN);
   return { events: taken, seconds: elapsed, rate: taken / elapsed, p50: q(0.5), p99: q(0.99), max: n ? lat[n - 1] : NaN, checkpoints };
 }

@@ -5,6 +5,8 @@
  * Kafka are seldom reachable from a laptop).
  */
 import { Redis } from 'ioredis';
+import { jobTypes } from '../../workers/jobs/registry.js';
+import type { ResultsView } from '../../workers/runtime/job.js';
 import { DLQ_HEADERS } from '../../workers/runtime/kafka-worker.js';
 import { GroupConsumer, TopicAdmin } from '../../lib/kafka/client.js';
 import type { JobView } from '../status/model.js';
@@ -41,11 +43,6 @@ export interface JobExtras {
   redisError?: string;
 }
 
-/** The score and a detail column of each job type's user hash (both jobs may share one hash per user). */
-const FIELDS: Record<string, { score: string; detail: string; label: (v: string) => string }> = {
-  churn: { score: 'churn_score', detail: 'risk_level', label: (v) => `${v} risk` },
-  cart: { score: 'cart_abandon_score', detail: 'cart_value', label: (v) => `cart ${v}` },
-};
 const KEYS_PER_REFRESH = 4_000;
 const MAX_USERS = 200_000;
 
@@ -57,7 +54,7 @@ class ScoreScan {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly fields: (typeof FIELDS)[string],
+    private readonly fields: ResultsView,
   ) {}
 
   async step(): Promise<void> {
@@ -199,14 +196,17 @@ export class Extras {
     if (!job.redis) return { alerts: [], riskiest: [], usersSeen: 0, deadLetters };
     const redis = this.client(job.redis);
     const prefix = job.redis.keyPrefix;
+    // The job type says where its scores are (both jobs may share one hash per user) and whether it records alerts.
+    const results = jobTypes.find(job.type)?.results;
+    if (!results) return { alerts: [], riskiest: [], usersSeen: 0, deadLetters };
     let scan = this.scans.get(job.name);
     if (!scan) {
-      scan = new ScoreScan(redis, prefix, FIELDS[job.type] ?? FIELDS.churn!);
+      scan = new ScoreScan(redis, prefix, results);
       this.scans.set(job.name, scan);
     }
     try {
       await scan.step();
-      const alerts = job.type === 'cart' ? await this.alerts(redis, prefix) : [];
+      const alerts = results.alerts ? await this.alerts(redis, prefix) : [];
       return { alerts, riskiest: scan.top(10), usersSeen: scan.scores.size, deadLetters };
     } catch (err) {
       return { alerts: [], riskiest: scan.top(10), usersSeen: scan.scores.size, deadLetters, redisError: `Redis ${job.redis.host}:${job.redis.port}: ${(err as Error).message}` };

@@ -72,6 +72,8 @@ function rows(items, cells, empty) {
 
 function jobCard(j) {
   const ex = j.extras;
+  // The job type's words for its results (workers/jobs/<type>/index.ts); a type without them shows events and lag.
+  const shown = j.results || { scoreName: '', topHeading: 'highest scores', alerts: false };
   const banners = [];
   for (const s of j.stalls || []) banners.push('<div class="alert" data-testid="stall">worker ' + esc(s.worker) + ' is waiting on ' + esc(s.on) + ' (' + esc(s.reason) + ')</div>');
   for (const c of (j.conditions || []).filter((c) => ({ Ready: 'True', ConfigValid: 'True', Progressing: 'False', Degraded: 'False' })[c.type] !== c.status && !(c.type === 'Progressing' && c.status === 'True')))
@@ -89,7 +91,7 @@ function jobCard(j) {
     + rows(dl ? dl.reasons : [], (r) => '<td>' + esc(r.reason) + '</td><td class="n">' + num(r.count) + '</td>', dl && dl.note ? dl.note : (ex ? 'no dead letters' : 'shown for local jobs')) + '</table>';
   const alerts = '<table data-testid="alerts"><tr><th>cart</th><th>user</th><th class="n">score</th><th class="n">value</th><th>email</th><th>abandoned</th></tr>'
     + rows(ex ? ex.alerts : [], (a) => '<td>' + esc(a.cartId) + '</td><td>' + esc(a.userId) + '</td><td class="n">' + num(a.score, 3) + '</td><td class="n">' + esc(a.value || '') + '</td><td>' + esc(a.email || '') + '</td><td class="muted">' + esc((a.abandonedAt || '').replace('T', ' ').slice(0, 19)) + '</td>', ex ? 'no alerts yet' : 'shown for local jobs') + '</table>';
-  const risky = '<table data-testid="riskiest"><tr><th>user</th><th class="n">' + (j.type === 'cart' ? 'abandonment' : 'churn') + ' score</th><th></th></tr>'
+  const risky = '<table data-testid="riskiest"><tr><th>user</th><th class="n">' + esc(shown.scoreName) + ' score</th><th></th></tr>'
     + rows(ex ? ex.riskiest : [], (u) => '<td>' + esc(u.userId) + '</td><td class="n">' + num(u.score, 3) + '</td><td class="muted">' + esc(u.detail || '') + '</td>', ex ? 'no scores yet' : 'shown for local jobs') + '</table>'
     + (ex ? '<div class="muted">of ' + num(ex.usersSeen) + ' users read so far</div>' : '');
   const name = (j.namespace ? j.namespace + '/' : '') + j.name;
@@ -101,13 +103,13 @@ function jobCard(j) {
     + '<div class="fig"><b data-testid="lag">' + num(j.lag) + '</b><span>lag</span></div>'
     + '<div class="fig"><b>' + ago(j.lastCheckpoint) + '</b><span>last checkpoint</span></div>'
     + '<div class="fig"><b data-testid="dlq">' + num(j.deadLetters) + '</b><span>dead letters</span></div>'
-    + (j.type === 'cart' ? '<div class="fig"><b>' + num(j.alerts) + '</b><span>alerts</span></div>' : '')
+    + (shown.alerts ? '<div class="fig"><b>' + num(j.alerts) + '</b><span>alerts</span></div>' : '')
     + '</div>' + banners.join('')
     + '<div class="grid"><div class="panel"><h3>events/s</h3>' + chart(j.history || [], 'eventsPerSecond', '#2563eb', 'events/s') + '</div>'
     + '<div class="panel"><h3>lag</h3>' + chart(j.history || [], 'lag', '#9333ea', 'lag') + '</div></div>'
     + '<div class="grid"><div class="panel"><h3>workers</h3>' + workers + '</div><div class="panel"><h3>partitions</h3>' + partitions + '</div></div>'
-    + '<div class="grid"><div class="panel"><h3>' + (j.type === 'cart' ? 'carts most likely abandoned' : 'riskiest users') + '</h3>' + risky + '</div>'
-    + (j.type === 'cart' ? '<div class="panel"><h3>recent alerts</h3>' + alerts + '</div>' : '')
+    + '<div class="grid"><div class="panel"><h3>' + esc(shown.topHeading) + '</h3>' + risky + '</div>'
+    + (shown.alerts ? '<div class="panel"><h3>recent alerts</h3>' + alerts + '</div>' : '')
     + '<div class="panel"><h3>dead-letter reasons</h3>' + dead + '</div></div>'
     + '</section>';
 }

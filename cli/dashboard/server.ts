@@ -1,5 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jobTypes } from '../../workers/jobs/registry.js';
+import type { ResultsView } from '../../workers/runtime/job.js';
 import { RateTracker, type JobView } from '../status/model.js';
 import { Extras, type JobExtras } from './extras.js';
 import { dashboardPage } from './page.js';
@@ -26,10 +28,18 @@ export interface DashboardState {
   source: string;
   intervalMs: number;
   error?: string;
-  jobs: Array<JobView & { history: Point[]; extras?: JobExtras }>;
+  jobs: Array<JobView & { history: Point[]; results?: ShownResults; extras?: JobExtras }>;
 }
 
 const HISTORY = 180;
+
+/** What the page needs of a job type's results view to lay out its card (its words, and whether it has alerts). */
+export type ShownResults = Pick<ResultsView, 'scoreName' | 'topHeading' | 'alerts'>;
+
+function shownResults(type: string): ShownResults | undefined {
+  const r = jobTypes.find(type)?.results;
+  return r && { scoreName: r.scoreName, topHeading: r.topHeading, alerts: r.alerts };
+}
 
 export interface RunningDashboard {
   url: string;
@@ -62,7 +72,7 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
         points.push({ t: now, eventsPerSecond: job.eventsPerSecond, lag: job.lag });
         if (points.length > HISTORY) points.splice(0, points.length - HISTORY);
         history.set(key, points);
-        out.push({ ...job, history: points, extras: extras ? await extras.of(job) : undefined });
+        out.push({ ...job, history: points, results: shownResults(job.type), extras: extras ? await extras.of(job) : undefined });
       }
       state = { at: new Date(now).toISOString(), source: o.describe, intervalMs: o.intervalMs, jobs: out };
     } catch (err) {

@@ -1,3 +1,4 @@
+import { jobTypes } from '../../workers/jobs/registry.js';
 import { notableConditions } from './cluster.js';
 import type { JobView, WorkerView } from './model.js';
 
@@ -35,7 +36,7 @@ export function renderStatus(jobs: JobView[], now: number): string {
   const header = ['JOB', 'TYPE', 'STATE', 'READY', 'EVENTS/S', 'LAG', 'CHECKPOINT', 'DLQ', 'ALERTS', jobs[0]!.source === 'local' ? 'FILE' : 'TOPIC'];
   const jobRows = jobs.map((j) => [
     jobName(j), j.type, j.state, `${j.ready}/${j.source === 'local' ? j.workers.length : Math.max(j.workers.length, j.ready)}`,
-    num(j.eventsPerSecond), num(j.lag), ago(j.lastCheckpoint, now), num(j.deadLetters), j.type === 'cart' ? num(j.alerts) : '-', j.detail ?? '',
+    num(j.eventsPerSecond), num(j.lag), ago(j.lastCheckpoint, now), num(j.deadLetters), jobTypes.find(j.type)?.results?.alerts ? num(j.alerts) : '-', j.detail ?? '',
   ]);
   const rendered = table([header, ...jobRows]);
   lines.push(rendered[0]!);

@@ -120,6 +120,13 @@ export const commonSchema = {
       default: {},
       properties: { maxFutureSkewSeconds: { type: 'number', minimum: 0, default: 300 } },
     },
+    /** Demos and tests: process at most this many events per second, the waiting counted as busy time (the CRD's spec.throttle). */
+    throttle: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['eventsPerSecond'],
+      properties: { eventsPerSecond: { type: 'number', exclusiveMinimum: 0, 'x-env': 'SLUICE_THROTTLE_EVENTS_PER_SECOND' } },
+    },
     /** Where users' state lives between checkpoints; absent means in memory. */
     state: {
       type: 'object',

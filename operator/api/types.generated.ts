@@ -1,6 +1,12 @@
 // Generated from crds/processingjobs.sluice.dev.yaml by operator/api/generate-types.ts. Do not edit.
 // Regenerate: npx tsx operator/api/generate-types.ts
 
+/** For demos and tests: makes every worker as slow as a worker that can process only this many events per second (a 2-core machine can then show a job that needs four workers). The waiting counts as busy time, so the autoscaler measures exactly this rate. Absent: no limit. */
+export interface ProcessingJobSpecThrottle {
+  /** Events per second one worker processes at most. */
+  eventsPerSecondPerWorker: number;
+}
+
 /** Built-in autoscaling (docs/autoscaling.md): the operator sizes the job from the topic's input rate, the lag and each worker's true processing rate (events per second of busy time), within [minParallelism, maxParallelism] and never above the topic's partitions, and explains every decision in status.autoscaling and in Events. While enabled in mode Scale the operator owns the number of workers and spec.parallelism (kubectl scale) is only the value used when autoscaling is off. If a HorizontalPodAutoscaler or a KEDA ScaledObject also scales this job, Sluice stops acting and says so in the Autoscaling condition. */
 export interface ProcessingJobSpecAutoscaling {
   /** Turn the autoscaler on; off, spec.parallelism decides. Defaults to false. */
@@ -267,6 +273,8 @@ export interface ProcessingJobSpec {
   restartNonce?: string;
   /** A worker pod Pending for longer than this makes the job Degraded (reason PodPendingTooLong). Defaults to 300. */
   podPendingTimeoutSeconds: number;
+  /** For demos and tests: makes every worker as slow as a worker that can process only this many events per second (a 2-core machine can then show a job that needs four workers). The waiting counts as busy time, so the autoscaler measures exactly this rate. Absent: no limit. */
+  throttle?: ProcessingJobSpecThrottle;
   /** Built-in autoscaling (docs/autoscaling.md): the operator sizes the job from the topic's input rate, the lag and each worker's true processing rate (events per second of busy time), within [minParallelism, maxParallelism] and never above the topic's partitions, and explains every decision in status.autoscaling and in Events. While enabled in mode Scale the operator owns the number of workers and spec.parallelism (kubectl scale) is only the value used when autoscaling is off. If a HorizontalPodAutoscaler or a KEDA ScaledObject also scales this job, Sluice stops acting and says so in the Autoscaling condition. */
   autoscaling?: ProcessingJobSpecAutoscaling;
   /** Where the events come from. */

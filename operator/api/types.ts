@@ -29,7 +29,7 @@ export type ProcessingJob = SluiceObject<typeof KIND, ProcessingJobSpec, Process
 export type ProcessingJobSnapshot = SluiceObject<typeof SNAPSHOT_KIND, ProcessingJobSnapshotSpec, ProcessingJobSnapshotStatus>;
 
 export type Condition = NonNullable<ProcessingJobStatus['conditions']>[number];
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid' | 'Autoscaling';
 export type Phase = NonNullable<ProcessingJobStatus['phase']>;
 
 /** Annotations users set on a ProcessingJob. */

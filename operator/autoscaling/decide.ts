@@ -113,6 +113,9 @@ interface Point {
 }
 
 const EPS = 1e-9;
+
+/** The middle value (the lower of the two middle ones). */
+const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 /** Less busy time than this in a window says nothing about a worker's rate. */
 const MIN_BUSY_SECONDS = 0.05;
 
@@ -272,7 +275,11 @@ function upDecision(input: DecisionInput, points: Point[], latest: Signals, boun
   const covered = points[0].at <= lastAt - windowMs;
   const capped = latest.recommended === bounds.max && Math.ceil(latest.needed - EPS) > bounds.max;
   const why = `${figures(latest, input.policy)}${capped ? `, capped at ${bounds.max}` : ''}`;
-  if (covered && recent.every(wants)) return scale(input, latest.recommended, why, latest, bounds);
+  // To the middle of what the window asked for: one noisy look does not add a worker.
+  if (covered && recent.every(wants)) {
+    const target = median(recent.map((p) => p.signals.recommended));
+    return scale(input, target, target === latest.recommended ? why : `${why}; the middle of the last ${input.policy.scaleUpStabilizationSeconds} s of recommendations is ${target}`, latest, bounds);
+  }
   const agreeing = ((lastAt - (recent.slice().reverse().find((p) => !wants(p))?.at ?? points[0].at)) / 1000);
   return {
     action: 'Steady',
@@ -325,7 +332,10 @@ export function decide(input: DecisionInput): Decision {
   const bounds = boundsOf(policy, input.partitions);
   if (!bounds) return hold(current, "the topic's partition count is not known yet");
   if (current > bounds.max) return { action: 'ScaleDown', desired: bounds.max, recommended: bounds.max, reason: `scaling down from ${current} to ${bounds.max}: never more workers than ${boundsOf(policy, input.partitions)!.maxName}`, bounds };
-  if (current < bounds.min) return { action: 'ScaleUp', desired: bounds.min, recommended: bounds.min, reason: `scaling up from ${current} to ${bounds.min}: spec.autoscaling.minParallelism is ${policy.minParallelism}`, bounds };
+  if (current < bounds.min) {
+    const capped = policy.minParallelism > bounds.min ? ` (capped at ${boundsOf(policy, input.partitions)!.maxName})` : '';
+    return { action: 'ScaleUp', desired: bounds.min, recommended: bounds.min, reason: `scaling up from ${current} to ${bounds.min}: spec.autoscaling.minParallelism is ${policy.minParallelism}${capped}`, bounds };
+  }
   const latestObservation = observations[observations.length - 1];
   if (!latestObservation) return hold(current, 'no observation of the job yet', { bounds });
   const why = unusable(latestObservation, current);

@@ -1,6 +1,7 @@
 import {
   ApiException,
   AppsV1Api,
+  AutoscalingV2Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -12,6 +13,7 @@ import {
   type KubernetesObject,
   type V1ConfigMap,
   type V1Job,
+  type V2HorizontalPodAutoscaler,
   type V1Lease,
   type V1Pod,
   type V1PersistentVolumeClaim,
@@ -75,6 +77,7 @@ export class Kube {
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
   readonly storage: StorageV1Api;
+  private readonly autoscaling: AutoscalingV2Api;
   private readonly objects: KubernetesObjectApi;
 
   constructor(readonly config: KubeConfig) {
@@ -83,6 +86,7 @@ export class Kube {
     this.custom = config.makeApiClient(CustomObjectsApi);
     this.coordination = config.makeApiClient(CoordinationV1Api);
     this.storage = config.makeApiClient(StorageV1Api);
+    this.autoscaling = config.makeApiClient(AutoscalingV2Api);
     this.objects = KubernetesObjectApi.makeApiClient(config);
   }
 
@@ -143,6 +147,11 @@ export class Kube {
   async taskPods(job: V1Job): Promise<V1Pod[]> {
     const list = await this.core.listNamespacedPod({ namespace: job.metadata!.namespace!, labelSelector: `batch.kubernetes.io/job-name=${job.metadata!.name!}` });
     return list.items;
+  }
+
+  /** The HorizontalPodAutoscalers of a namespace (KEDA's ScaledObjects act through one too). */
+  async listHorizontalPodAutoscalers(namespace: string): Promise<V2HorizontalPodAutoscaler[]> {
+    return (await this.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace })).items;
   }
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {

@@ -1,7 +1,10 @@
-import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Job, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Job, type V1Pod, type V1Secret, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { groupCommittedOffsets, topicEndOffsets, topicPartitionCount } from '../../lib/kafka/client.js';
 import { LagProbe } from '../observe/lag.js';
+import { WorkloadObserver } from '../observe/workload.js';
+import type { AutoscalePlan } from '../reconcile/autoscale.js';
+import { childNames } from '../render/paths.js';
 import {
   API_VERSION,
   KIND,
@@ -47,6 +50,10 @@ export interface ControllerOptions {
   /** How often worker pods' /status is read for stalls; 0 or absent turns it off. */
   workerHealthMs?: number;
   workerStatusUrl?: (pod: V1Pod) => string | undefined;
+  /** How often an autoscaled job is observed. */
+  autoscaleIntervalMs: number;
+  /** Where a worker pod serves /metrics (tests); default its IP and 'metrics' port. */
+  workerMetricsUrl?: (pod: V1Pod) => string | undefined;
 }
 
 const managedSelector = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -91,6 +98,9 @@ export class Controller {
   private readonly lag?: LagProbe;
   private readonly health?: WorkerHealthProbe;
   private readonly loop: ControllerLoop;
+  private readonly workload: WorkloadObserver;
+  /** HPAs per namespace, listed at most once per autoscale interval whatever the number of jobs. */
+  private readonly hpaLists = new Map<string, { at: number; list: Promise<V2HorizontalPodAutoscaler[]> }>();
   private running = false;
   private metricsTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
@@ -148,8 +158,21 @@ export class Controller {
     const health = (this.health = options.workerHealthMs
       ? new WorkerHealthProbe((key) => this.queue.add(key), log, options.workerHealthMs, options.workerStatusUrl)
       : undefined);
+    this.workload = new WorkloadObserver(
+      {
+        pods: (job) => this.pods.list(job.metadata.namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB] === job.metadata.name),
+        deployment: (job) => this.deployments.get(job.metadata.namespace, childNames(job.metadata.name).deployment),
+        autoscalers: (namespace) => this.listAutoscalers(namespace),
+        metricsUrl: options.workerMetricsUrl,
+      },
+      (key) => this.queue.add(key),
+      log,
+      options.autoscaleIntervalMs,
+    );
     this.reconciler = new Reconciler({
       stateOps,
+      workload: this.workload,
+      onAutoscaling: (job, plan) => this.autoscalingGauges(job, plan),
       progress: lag ? (job, secrets) => lag.lookup(job, secrets) : undefined,
       stalls: health ? (job, pods) => health.lookup(job, pods) : undefined,
       view: this.view(),
@@ -184,6 +207,37 @@ export class Controller {
         },
       },
     );
+  }
+
+  private listAutoscalers(namespace: string): Promise<V2HorizontalPodAutoscaler[]> {
+    const cached = this.hpaLists.get(namespace);
+    if (cached && Date.now() - cached.at < this.options.autoscaleIntervalMs / 2) return cached.list;
+    const list = this.kube.listHorizontalPodAutoscalers(namespace);
+    this.hpaLists.set(namespace, { at: Date.now(), list });
+    list.catch((err: unknown) => {
+      this.hpaLists.delete(namespace);
+      this.log.debug({ namespace, err: describeError(err) }, 'cannot list HorizontalPodAutoscalers');
+    });
+    return list;
+  }
+
+  private autoscalingGauges(job: ProcessingJob, plan: AutoscalePlan | undefined): void {
+    const labels = { namespace: job.metadata.namespace, job: job.metadata.name };
+    const g = this.metrics.autoscaling;
+    if (!plan) {
+      for (const gauge of [g.current, g.recommended, g.inputRate, g.ratePerWorker, g.lag, g.lagSeconds]) gauge.remove(labels);
+      return;
+    }
+    g.current.set(labels, plan.replicas ?? plan.status.currentParallelism ?? 0);
+    g.recommended.set(labels, plan.decision.recommended);
+    const s = plan.decision.signals;
+    if (s) {
+      g.inputRate.set(labels, s.inputRate);
+      g.lag.set(labels, s.lag);
+      g.lagSeconds.set(labels, s.lagSeconds);
+      if (s.ratePerWorker !== undefined) g.ratePerWorker.set(labels, s.ratePerWorker);
+    }
+    if (plan.scaled) g.scales.inc({ ...labels, direction: plan.decision.action === 'ScaleUp' ? 'up' : 'down' });
   }
 
   private onJob(job: ProcessingJob): void {
@@ -293,6 +347,7 @@ export class Controller {
     clearInterval(this.resyncTimer);
     this.lag?.stop();
     this.health?.stop();
+    this.workload.stop();
     this.queue.shutDown();
     await this.loop.drain();
     await Promise.all(this.informers.map((i) => i.stop()));

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V2HorizontalPodAutoscaler, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Progress } from '../observe/lag.js';
 import type { WorkerStall } from '../observe/worker-health.js';
 import type { Logger } from 'pino';
@@ -17,6 +17,8 @@ import { hashOf, render, selectorString, type Children } from '../render/render.
 import { consumerGroup } from '../render/worker-config.js';
 import { conditionOf, deploymentProgress, deriveStatus, mergeConditions, nextPendingCheck, podProblem, statusChanged, type PodProblem, type Validation } from './status.js';
 import type { StateOps, StatePlan } from './stateops.js';
+import type { Observation } from '../autoscaling/decide.js';
+import { planAutoscaling, type AutoscalePlan } from './autoscale.js';
 import { validate, type PartitionLookup, type ValidationReads } from './validate.js';
 
 /** What a reconcile reads from the informer caches. */
@@ -58,7 +60,18 @@ export interface ReconcilerDeps {
   requeue?: (jobKey: string) => void;
   /** What the worker pods say they wait on (worker-health.ts); absent: not asked. */
   stalls?: (job: ProcessingJob, pods: readonly V1Pod[]) => WorkerStall[];
+  /** What the autoscaler sees of a job (observe/workload.ts); absent: spec.autoscaling is not acted on. */
+  workload?: Workload;
+  /** Told after every autoscaling plan (the operator's gauges); undefined when the job is not autoscaled. */
+  onAutoscaling?: (job: ProcessingJob, plan: AutoscalePlan | undefined) => void;
   now?: () => Date;
+}
+
+/** The observations the autoscaler decides on, and the other autoscalers in sight. */
+export interface Workload {
+  window(job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>): readonly Observation[];
+  autoscalers(job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>): readonly V2HorizontalPodAutoscaler[];
+  forget(jobKey: string): void;
 }
 
 /** Jobs sharing a consumer group on the same brokers split the partitions: each sees only part of the events. */
@@ -78,6 +91,10 @@ const REJECTED_RECHECK_MS = 5 * 60_000;
  */
 const versionOf = (kind: string | undefined, o: KubernetesObject): string | undefined =>
   kind === 'Deployment' ? `g${o.metadata?.generation ?? ''}` : o.metadata?.resourceVersion;
+
+/** A merge patch leaves a field it does not mention: status.autoscaling of autoscaling turned off is removed by name. */
+const patchBody = (before: ProcessingJobStatus | undefined, after: ProcessingJobStatus): ProcessingJobStatus =>
+  before?.autoscaling && !after.autoscaling ? { ...after, autoscaling: null as unknown as undefined } : after;
 
 export const isPaused = (job: ProcessingJob): boolean => job.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
 
@@ -114,6 +131,10 @@ export class Reconciler {
   private readonly applied = new Map<string, { hash: string; version?: string }>();
   /** The consumer group each job had at its last reconcile, so the others can be told when it goes. */
   private readonly groups = new Map<string, string>();
+  /** When this replica last wrote a job's autoscaling figures (they are refreshed at most every FIGURES_REFRESH_MS). */
+  private readonly figuresWritten = new Map<string, number>();
+  /** The worker Deployment as this replica last applied it: newer than the cache until the watch catches up. */
+  private readonly appliedDeployments = new Map<string, V1Deployment>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -133,14 +154,12 @@ export class Reconciler {
       return { requeueAfterMs: checked.validation.reason === 'StorageClassNotFound' ? STORAGE_CLASS_RECHECK_MS : RECHECK_MS };
     }
     const shared = this.sharedGroup(job);
-    const ctx = { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate };
     const progress = this.deps.progress?.(job, checked.secrets);
-    const plan = await this.planStateOps(job, ctx, progress);
-    const children = renderPlanned(job, ctx, plan);
-    const applied = await this.applyOrRefuse(job, children, plan);
+    const { children, plan, autoscaling } = await this.prepare(job, checked, progress);
+    const applied = await this.applyOrRefuse(job, children, plan, autoscaling);
     if ('refused' in applied) return applied.refused;
     for (const e of plan?.events ?? []) this.deps.events.record(job, e.type, e.reason, e.message);
-    const pods = await this.writeStatus(job, checked.validation, children, applied.deployment, false, progress, plan, shared);
+    const pods = await this.writeStatus(job, checked.validation, children, applied.deployment, false, progress, plan, shared, autoscaling);
     const pending = nextPendingCheck(pods, job.spec.podPendingTimeoutSeconds, this.now());
     return soonest(pending !== undefined ? pending * 1000 + 500 : undefined, checked.validation.state === 'unknown' ? RECHECK_MS : undefined, plan?.requeueAfterMs);
   }
@@ -149,6 +168,9 @@ export class Reconciler {
   private gone(jobKey: string): void {
     for (const key of this.applied.keys()) if (key.startsWith(`${jobKey}/`)) this.applied.delete(key);
     this.deps.forget?.(jobKey);
+    this.deps.workload?.forget(jobKey);
+    this.figuresWritten.delete(jobKey);
+    this.appliedDeployments.delete(jobKey);
     const group = this.groups.get(jobKey);
     this.groups.delete(jobKey);
     // The jobs that shared its group may be alone in it now.
@@ -156,9 +178,14 @@ export class Reconciler {
   }
 
   /** Applies the children and runs the plan's actions; a child the API server refuses (400, 422) is the spec's problem, said in ConfigValid. */
-  private async applyOrRefuse(job: ProcessingJob, children: Children, plan: StatePlan | undefined): Promise<{ deployment: V1Deployment } | { refused: ReconcileResult }> {
+  private async applyOrRefuse(
+    job: ProcessingJob,
+    children: Children,
+    plan: StatePlan | undefined,
+    autoscaling: AutoscalePlan | undefined,
+  ): Promise<{ deployment: V1Deployment } | { refused: ReconcileResult }> {
     try {
-      const deployment = await this.applyChildren(job, children, plan?.stopWorkers);
+      const deployment = await this.applyChildren(job, children, plan?.stopWorkers, autoscaling);
       await plan?.act();
       return { deployment };
     } catch (err) {
@@ -172,6 +199,55 @@ export class Reconciler {
       this.deps.events.record(job, 'Warning', 'ApplyFailed', `could not apply the children: ${describeError(err)}`);
       throw err;
     }
+  }
+
+  /** The children to apply, with what the autoscaler and the state operations ask of them. */
+  private async prepare(
+    job: ProcessingJob,
+    checked: Awaited<ReturnType<typeof validate>>,
+    progress: Progress | undefined,
+  ): Promise<{ children: Children; plan?: StatePlan; autoscaling?: AutoscalePlan }> {
+    let autoscaling = this.planAutoscaling(job, checked.secrets, checked.partitions);
+    const ctx = { workerImage: this.deps.workerImage, kafkaClientCertificate: checked.kafkaClientCertificate, replicas: autoscaling?.replicas };
+    const plan = await this.planStateOps(job, ctx, progress);
+    const children = renderPlanned(job, ctx, plan);
+    // The workers are stopped while their state is restored: nothing to size.
+    if (plan?.stopWorkers) autoscaling = this.planAutoscaling(job, checked.secrets, checked.partitions, 'the workers are stopped while their state is restored');
+    return { children, plan, autoscaling };
+  }
+
+  /** The autoscaler's plan for this reconcile, or undefined when the job is not autoscaled (or nothing observes it). */
+  private planAutoscaling(job: ProcessingJob, secrets: ReadonlyMap<string, V1Secret>, partitions: number | undefined, stopped?: string): AutoscalePlan | undefined {
+    const key = `${job.metadata.namespace}/${job.metadata.name}`;
+    const workload = this.deps.workload;
+    if (!workload || !job.spec.autoscaling?.enabled) {
+      workload?.forget(key);
+      this.deps.onAutoscaling?.(job, undefined);
+      return undefined;
+    }
+    const now = this.now();
+    const writtenAt = this.figuresWritten.get(key);
+    const plan = planAutoscaling({
+      job,
+      deployment: this.freshestDeployment(job, key),
+      observations: job.spec.suspend ? [] : workload.window(job, secrets),
+      partitions,
+      autoscalers: workload.autoscalers(job, secrets),
+      now,
+      figuresAgeMs: writtenAt === undefined ? undefined : now.getTime() - writtenAt,
+      stopped,
+    });
+    this.deps.onAutoscaling?.(job, plan);
+    if (plan) this.deps.log.debug({ job: key, action: plan.decision.action, desired: plan.decision.desired, signals: plan.decision.signals, reason: plan.decision.reason }, 'autoscaling decision');
+    return plan;
+  }
+
+  /** The cache may not have seen this replica's last scale yet: deciding from it would undo that scale. */
+  private freshestDeployment(job: ProcessingJob, key: string): V1Deployment | undefined {
+    const cached = this.deps.view.deployment(job.metadata.namespace, childNames(job.metadata.name).deployment);
+    const applied = this.appliedDeployments.get(key);
+    if (!applied) return cached;
+    return !cached || (applied.metadata?.generation ?? 0) > (cached.metadata?.generation ?? 0) ? applied : cached;
   }
 
   /** What the state operations need: the rollout of the spec as written (is it what runs, and Ready?). */
@@ -235,7 +311,7 @@ export class Reconciler {
   }
 
   /** Applies ConfigMap, PVC, Service, then Deployment (so the pods find what they mount); returns the Deployment. */
-  private async applyChildren(job: ProcessingJob, children: Children, stopped = false): Promise<V1Deployment> {
+  private async applyChildren(job: ProcessingJob, children: Children, stopped = false, autoscaling?: AutoscalePlan): Promise<V1Deployment> {
     const ns = job.metadata.namespace;
     const before = this.deps.view.deployment(ns, children.deployment.metadata!.name!);
     const view = this.deps.view;
@@ -249,8 +325,11 @@ export class Reconciler {
     if (all.length > 1) await Promise.all(all.map((o) => this.deps.writer.apply(o, { dryRun: true })));
     // Independent of each other: in parallel; the Deployment last, so its pods find what they mount.
     await Promise.all(pending.map((o) => this.applyNow(job, o)));
-    const after = (deployment ? await this.applyNow(job, deployment) : undefined) ?? before!;
-    this.announce(job, before, children, stopped);
+    const appliedDeployment = deployment ? await this.applyNow(job, deployment) : undefined;
+    if (appliedDeployment) this.appliedDeployments.set(`${ns}/${job.metadata.name}`, appliedDeployment);
+    const after = appliedDeployment ?? before!;
+    this.announce(job, before, children, stopped, autoscaling?.scaled === true);
+    if (autoscaling?.event) this.deps.events.record(job, autoscaling.event.type, autoscaling.event.reason, autoscaling.event.message);
     return after;
   }
 
@@ -273,14 +352,15 @@ export class Reconciler {
   }
 
   /** Events for what changed, from the Deployment as it was before the apply. */
-  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children, stopped: boolean): void {
+  private announce(job: ProcessingJob, before: V1Deployment | undefined, children: Children, stopped: boolean, autoscaled: boolean): void {
     const rec = (reason: string, message: string): void => this.deps.events.record(job, 'Normal', reason, message);
     const name = children.deployment.metadata!.name!;
     if (!before) {
       rec('Created', `Created worker Deployment ${name} with ${children.replicas} replicas, ConfigMap, checkpoint PVC and metrics Service`);
       return;
     }
-    this.announceScale(job, before.spec?.replicas ?? 0, children.replicas, name, stopped, rec);
+    // A scale the autoscaler made has its own Event (Autoscaled), with the figures behind it.
+    if (!autoscaled) this.announceScale(job, before.spec?.replicas ?? 0, children.replicas, name, stopped, rec);
     const oldAnnotations = before.spec?.template?.metadata?.annotations ?? {};
     const oldHash = oldAnnotations[ANNOTATION_CONFIG_HASH];
     if (oldHash && oldHash !== children.configHash) rec('ConfigChanged', `Rolling the workers: worker configuration changed (hash ${oldHash} -> ${children.configHash})`);
@@ -305,6 +385,7 @@ export class Reconciler {
     progress?: Progress,
     plan?: StatePlan,
     warning?: PodProblem,
+    autoscaling?: AutoscalePlan,
   ): Promise<V1Pod[]> {
     const pods = this.deps.view.pods(job.metadata.namespace, job.metadata.name);
     const status = deriveStatus({
@@ -320,12 +401,14 @@ export class Reconciler {
       progress,
       warning,
       stalls: this.deps.stalls?.(job, pods),
+      autoscaling: autoscaling && { status: autoscaling.status, condition: autoscaling.condition },
       now: this.now(),
     });
     if (plan) this.applyPlanStatus(job, status, plan);
     if (!statusChanged(job.status, status)) return pods;
     this.announceTransitions(job, status);
-    await this.deps.writer.patchJobStatus(job, status);
+    await this.deps.writer.patchJobStatus(job, patchBody(job.status, status));
+    if (autoscaling?.figuresRefreshed) this.figuresWritten.set(`${job.metadata.namespace}/${job.metadata.name}`, this.now().getTime());
     return pods;
   }
 
@@ -338,11 +421,13 @@ export class Reconciler {
   }
 
   private announceTransitions(job: ProcessingJob, next: ProcessingJobStatus): void {
-    const changed = (type: 'Ready' | 'Degraded' | 'ConfigValid') => {
+    const changed = (type: 'Ready' | 'Degraded' | 'ConfigValid' | 'Autoscaling') => {
       const a = conditionOf(job.status, type);
-      const b = conditionOf(next, type)!;
-      return !a || a.status !== b.status || a.reason !== b.reason ? b : undefined;
+      const b = conditionOf(next, type);
+      return b && (!a || a.status !== b.status || a.reason !== b.reason) ? b : undefined;
     };
+    const autoscaler = changed('Autoscaling');
+    if (autoscaler?.reason === 'OtherAutoscaler') this.deps.events.record(job, 'Warning', autoscaler.reason, autoscaler.message);
     const valid = changed('ConfigValid');
     if (valid && valid.status === 'False') this.deps.events.record(job, 'Warning', valid.reason, valid.message);
     if (valid && valid.status === 'Unknown' && valid.reason === 'KafkaUnreachable') this.deps.events.record(job, 'Warning', valid.reason, valid.message);

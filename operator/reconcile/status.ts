@@ -1,6 +1,7 @@
 import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
-import type { Condition, ConditionType, Phase, ProcessingJob, ProcessingJobStatus } from '../api/types.js';
+import type { Condition, ConditionType, Phase, ProcessingJob, ProcessingJobStatus, ProcessingJobStatusAutoscaling } from '../api/types.js';
+import type { AutoscaleCondition } from './autoscale.js';
 
 /** Status messages and Event notes stay short, whatever an error says. */
 export const MAX_MESSAGE = 1024;
@@ -105,6 +106,8 @@ export interface StatusInput {
   progress?: { consumerLag?: number; lastCheckpointTime?: string };
   /** What the workers say they wait on (their /status), when known. */
   stalls?: ReadonlyArray<{ pod: string; on: string; reason: string; message: string; since?: string }>;
+  /** What autoscaling decided this reconcile (autoscale.ts); absent: keep what the status says. */
+  autoscaling?: { status: ProcessingJobStatusAutoscaling; condition: AutoscaleCondition };
   now: Date;
 }
 
@@ -122,6 +125,22 @@ export function stallProblem(stalls: StatusInput['stalls']): PodProblem | undefi
 }
 
 type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+/** The conditions every job has; Autoscaling only with spec.autoscaling. */
+type BaseConditionType = Exclude<ConditionType, 'Autoscaling'>;
+
+const withAutoscalingCondition = (conds: Desired[], input: StatusInput): Desired[] => {
+  const c = autoscalingCondition(input);
+  return c ? [...conds, c] : conds;
+};
+
+/** The Autoscaling condition: as planned, kept as it was while the job is not planned (invalid, paused), gone when autoscaling is off. */
+function autoscalingCondition(input: StatusInput): Desired | undefined {
+  if (!input.job.spec.autoscaling?.enabled) return undefined;
+  if (input.autoscaling) return { type: 'Autoscaling', ...input.autoscaling.condition };
+  const previous = input.job.status?.conditions?.find((c) => c.type === 'Autoscaling');
+  return previous ? { type: 'Autoscaling', status: previous.status, reason: previous.reason, message: previous.message } : undefined;
+}
 
 /** The Deployment has rolled out the current generation to `desired` ready replicas. */
 function rolledOut(d: V1Deployment, desired: number): boolean {
@@ -174,7 +193,7 @@ function progressingCondition(paused: boolean, refused: boolean, { ready, want, 
   return { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `rolling out ${want} workers (${ready} ready)` };
 }
 
-function desiredConditions(input: StatusInput, problem: PodProblem | undefined, settled: boolean): Record<ConditionType, Desired> {
+function desiredConditions(input: StatusInput, problem: PodProblem | undefined, settled: boolean): Record<BaseConditionType, Desired> {
   const { validation, job } = input;
   const counts: Counts = { ready: input.deployment?.status?.readyReplicas ?? 0, want: input.desiredReplicas, settled };
   const invalid = validation.state === 'invalid' ? validation : undefined;
@@ -187,7 +206,7 @@ function desiredConditions(input: StatusInput, problem: PodProblem | undefined, 
   };
 }
 
-function phaseOf(input: StatusInput, conds: Record<ConditionType, Desired>): Phase {
+function phaseOf(input: StatusInput, conds: Record<BaseConditionType, Desired>): Phase {
   if (input.paused) return 'Paused';
   if (input.job.spec.suspend) return 'Suspended';
   if (conds.Degraded.status === 'True') return 'Degraded';
@@ -219,9 +238,16 @@ export function deriveStatus(input: StatusInput): ProcessingJobStatus {
     readyReplicas: deployment?.status?.readyReplicas ?? 0,
     selector: input.selector,
     phase: phaseOf(input, conds),
-    conditions: mergeConditions(previous.conditions, Object.values(conds), generation, input.now),
+    conditions: mergeConditions(previous.conditions, withAutoscalingCondition(Object.values(conds), input), generation, input.now),
   };
+  withAutoscaling(status, input);
   return { ...status, ...observed(input) };
+}
+
+/** status.autoscaling as planned; kept while the job is not planned (invalid, paused); gone when autoscaling is off. */
+function withAutoscaling(status: ProcessingJobStatus, input: StatusInput): void {
+  if (input.autoscaling) status.autoscaling = input.autoscaling.status;
+  else if (!input.job.spec.autoscaling?.enabled) delete status.autoscaling;
 }
 
 /** What the reconciler observed besides the Deployment: the rendered config and image, Kafka progress. */

@@ -1,6 +1,7 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret, V1StorageClass } from '@kubernetes/client-node';
 import type { ProcessingJob } from '../api/types.js';
 import type { PartitionInfo } from '../observe/partitions.js';
+import { autoscalerActs } from './autoscale.js';
 import type { Validation } from './status.js';
 
 /** The reads the checks need (the Kube client in production). */
@@ -21,6 +22,8 @@ export interface ValidationResult {
   kafkaClientCertificate: boolean;
   /** Secrets read for the checks, by name (for Kafka credentials of the partition probe). */
   secrets: Map<string, V1Secret>;
+  /** The topic's partition count, when known. */
+  partitions?: number;
 }
 
 interface SecretNeed {
@@ -98,7 +101,8 @@ function checkPartitions(job: ProcessingJob, info: PartitionInfo): Validation {
   const topic = job.spec.kafka.topic;
   switch (info.state) {
     case 'known':
-      if (job.spec.parallelism > info.partitions && !job.spec.suspend) {
+      // An autoscaled job runs what the autoscaler says, never more than the partitions: spec.parallelism waits unused.
+      if (job.spec.parallelism > info.partitions && !job.spec.suspend && !autoscalerActs(job)) {
         return invalid(
           'ParallelismAboveTopicPartitions',
           `spec.parallelism is ${job.spec.parallelism} but topic '${topic}' has ${info.partitions} partitions: extra workers would sit idle; lower spec.parallelism or add partitions`,
@@ -130,5 +134,6 @@ export async function validate(
   };
   const problem = (await checkSecrets(job, reads, secrets)) ?? (await checkModel(job, reads)) ?? (await checkStorageClass(job, reads, checkpointPvc));
   if (problem) return result(problem);
-  return result(checkPartitions(job, partitions(job, secrets)));
+  const info = partitions(job, secrets);
+  return { ...result(checkPartitions(job, info)), partitions: info.state === 'known' ? info.partitions : undefined };
 }

@@ -69,6 +69,19 @@ describe('render', () => {
     expect(render(job({ parallelism: 4, suspend: true }), ctx).deployment.spec!.replicas).toBe(0);
   });
 
+  it("scales the Deployment to the autoscaler's choice without rolling the workers", () => {
+    const plain = render(job({ parallelism: 2 }), ctx);
+    const scaled = render(job({ parallelism: 2 }), { ...ctx, replicas: 5 });
+    expect(scaled.deployment.spec!.replicas).toBe(5);
+    expect(scaled.configHash).toBe(plain.configHash);
+    expect(render(job({ parallelism: 2, suspend: true }), { ...ctx, replicas: 5 }).deployment.spec!.replicas).toBe(0);
+  });
+
+  it('passes spec.throttle to the worker, and nothing when it is absent', () => {
+    expect(workerYaml(render(job({ throttle: { eventsPerSecondPerWorker: 250 } }), ctx)).throttle).toEqual({ eventsPerSecond: 250 });
+    expect(workerYaml(render(job(), ctx)).throttle).toBeUndefined();
+  });
+
   it('runs the worker command with the mounted config, probes and metrics port', () => {
     const c = render(job(), ctx);
     const w = container(c);

@@ -273,7 +273,7 @@ export function render(job: ProcessingJob, ctx: RenderContext): Children {
   const workerYaml = stringify(renderWorkerConfig(job, ctx));
   const configHash = hashOf(workerYaml);
   const image = job.spec.image ?? ctx.workerImage;
-  const replicas = job.spec.suspend ? 0 : job.spec.parallelism;
+  const replicas = job.spec.suspend ? 0 : (ctx.replicas ?? job.spec.parallelism);
   const { checkpoint } = job.spec;
   return {
     configHash,

@@ -33,6 +33,8 @@ export interface RenderContext {
   workerImage: string;
   /** The Kafka TLS Secret holds a client certificate (tls.crt and tls.key), as the reconciler observed. */
   kafkaClientCertificate?: boolean;
+  /** Worker replicas chosen by the autoscaler; absent: spec.parallelism (0 when suspended either way). */
+  replicas?: number;
 }
 
 function kafkaTls(job: ProcessingJob, ctx: RenderContext): CommonConfig['kafka']['tls'] {
@@ -108,8 +110,10 @@ function modelSection(spec: ProcessingJobSpecModel | undefined): NonNullable<Wor
 }
 
 /** The sections written only when they differ from the worker's default, so that existing jobs keep their config hash. */
-function optionalSections(spec: ProcessingJob['spec']): Pick<WorkerDocument, 'state' | 'eventTime'> {
+function optionalSections(spec: ProcessingJob['spec']): Pick<WorkerDocument, 'state' | 'eventTime' | 'throttle'> {
   return {
+    // spec.throttle only when asked, so other jobs keep their config hash.
+    ...(spec.throttle ? { throttle: { eventsPerSecond: spec.throttle.eventsPerSecondPerWorker } } : {}),
     // Memory is the worker's default: only the disk backend is written out.
     ...(spec.state?.backend === 'disk' ? { state: { backend: 'disk' as const, dir: paths.state, cacheMiB: spec.state.cacheMiB } } : {}),
     // An older CRD has no eventTime block.

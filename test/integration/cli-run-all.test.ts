@@ -1,14 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
-import { EventGenerator } from '../../workers/events/generator.js';
-import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
-import { kafka, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
-import { removeTempDirsAfterAll, tempDir } from '../support/workers.js';
-import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
+import { firstEvents, removeTempDirsAfterAll } from '../support/workers.js';
+import { examplesRun, freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
 
 const EVENTS = 8_000;
 const USERS = 300;
@@ -22,29 +17,15 @@ removeTempDirsAfterAll();
  * (flags > environment > .env > job file).
  */
 describe('sluice run -f <folder>: the churn and cart examples side by side', () => {
-  const dir = tempDir('sluice-run-all-');
+  const { dir, topic, prefix, churn, cart, brokers, redis: r, smtp: mail, client, writeExamples } = examplesRun('run-all');
   const jobsDir = join(dir, 'jobs');
-  const topic = uniqueName('run-all');
-  const prefix = `${uniqueName('run-all')}:`;
-  const churn = uniqueName('churn');
-  const cart = uniqueName('cart');
-  const brokers = kafka().brokers;
-  const r = redis();
-  const mail = smtp();
-  const client = new Redis({ host: r.host, port: r.port, lazyConnect: true });
   let run: CliProcess | undefined;
   let squatter: Server | undefined;
 
   beforeAll(async () => {
-    await client.connect();
-    await createTopic({ brokers }, topic, 2);
     mkdirSync(jobsDir);
-    // The examples as shipped (the cart file keeps its Secret), with names of this test's own.
-    for (const [file, name] of [['churn-job.yaml', churn], ['cart-job.yaml', cart]] as const) {
-      const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
-      for (const d of docs) if (d.kind === 'ProcessingJob') d.metadata.name = name;
-      writeFileSync(join(jobsDir, file), docs.map((d) => stringify(d)).join('---\n'));
-    }
+    // The examples as shipped, with names of this test's own (the topic comes from the .env file).
+    writeExamples(jobsDir);
     writeFileSync(
       join(dir, '.env'),
       [
@@ -65,10 +46,6 @@ describe('sluice run -f <folder>: the churn and cart examples side by side', () 
   afterAll(async () => {
     if (run && run.child.exitCode === null) run.child.kill('SIGKILL');
     squatter?.close();
-    const keys = await client.keys(`${prefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-    client.disconnect();
-    await deleteTopics({ brokers }, [topic, `${topic}.dlq`]).catch(() => undefined);
   });
 
   it('starts both jobs with one command, each worker on its own free metrics port, and both score', async () => {
@@ -102,12 +79,7 @@ describe('sluice run -f <folder>: the churn and cart examples side by side', () 
     }
 
     // Both score: every user has a churn score, carts are scored, and alerts go out through --smtp.
-    const users = new Set<string>();
-    let n = 0;
-    for (const e of new EventGenerator({ seed: SEED, users: USERS })) {
-      users.add(e.userId);
-      if (++n === EVENTS) break;
-    }
+    const users = new Set(firstEvents(EVENTS, { seed: SEED, users: USERS }).map((e) => e.userId));
     const deadline = Date.now() + 90_000;
     let view = { churn: 0, cart: 0, sent: 0 };
     while (Date.now() < deadline) {

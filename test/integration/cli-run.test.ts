@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { EventGenerator } from '../../workers/events/generator.js';
 import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
 import { kafka, redis, repoRoot, uniqueName } from '../support/infra.js';
 import { freePorts, runCliToEnd, startCli, type CliProcess } from '../support/cli.js';
+import { firstEvents } from '../support/workers.js';
 
 const EVENTS = 6_000;
 const USERS = 300;
@@ -80,12 +80,7 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     await run.waitFor(/worker 1 ready/, 90_000);
 
     // Every user that appears in the produced events ends up with a score.
-    const users = new Set<string>();
-    let n = 0;
-    for (const e of new EventGenerator({ seed: SEED, users: USERS })) {
-      users.add(e.userId);
-      if (++n === EVENTS) break;
-    }
+    const users = new Set(firstEvents(EVENTS, { seed: SEED, users: USERS }).map((e) => e.userId));
     const deadline = Date.now() + 90_000;
     let scored = 0;
     while (Date.now() < deadline) {
@@ -126,10 +121,12 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     expect(readdirSync(join(dir, 'checkpoints', name)).length).toBeGreaterThan(0);
   });
 
-  it('restarts a worker that dies, like a Deployment, and stops cleanly on Ctrl-C (SIGINT)', async () => {
+  const stateFile = join(dir, 'state', `${name}.json`);
+
+  /** `sluice run` of the example in the foreground, once both workers are ready. */
+  async function runUntilReady(): Promise<CliProcess> {
     const metricsPort = await freePorts(2);
-    const stateFile = join(dir, 'state', `${name}.json`);
-    run = startCli(
+    const cli = startCli(
       [
         'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
         '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
@@ -137,7 +134,12 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
       ],
       { cwd: dir },
     );
-    await run.waitFor(/worker 1 ready/, 90_000);
+    await cli.waitFor(/worker 1 ready/, 90_000);
+    return cli;
+  }
+
+  it('restarts a worker that dies, like a Deployment, and stops cleanly on Ctrl-C (SIGINT)', async () => {
+    run = await runUntilReady();
     const pidOf = (i: number): number =>
       (JSON.parse(readFileSync(stateFile, 'utf8')) as { workers: { index: number; pid: number }[] }).workers.find((w) => w.index === i)!.pid;
     const first = pidOf(1);
@@ -158,17 +160,7 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
   });
 
   it('a sluice run killed with SIGKILL leaves no worker behind: each one stops cleanly on its own', async () => {
-    const metricsPort = await freePorts(2);
-    const stateFile = join(dir, 'state', `${name}.json`);
-    run = startCli(
-      [
-        'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
-        '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
-        '--metrics-port', String(metricsPort),
-      ],
-      { cwd: dir },
-    );
-    await run.waitFor(/worker 1 ready/, 90_000);
+    run = await runUntilReady();
     const workers = (JSON.parse(readFileSync(stateFile, 'utf8')) as { workers: { pid: number }[] }).workers.map((w) => w.pid);
     expect(workers.filter(isAlive)).toHaveLength(2);
     run.child.kill('SIGKILL');

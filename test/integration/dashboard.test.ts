@@ -1,14 +1,11 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
-import { EventGenerator } from '../../workers/events/generator.js';
-import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
+import { createTopic } from '../../lib/kafka/client.js';
 import { launchBrowser } from '../support/browser.js';
-import { kafka, redis, repoRoot, smtp, uniqueName } from '../support/infra.js';
-import { freePorts, startCli, type CliProcess } from '../support/cli.js';
-import { produceEvents, removeTempDirsAfterAll, tempDir } from '../support/workers.js';
+import { repoRoot } from '../support/infra.js';
+import { examplesRun, freePorts, startCli, type CliProcess } from '../support/cli.js';
+import { firstEvents, produceEvents, removeTempDirsAfterAll } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 
@@ -18,36 +15,14 @@ removeTempDirsAfterAll();
  * show what the Flink Web UI showed and more, from live data.
  */
 describe('sluice dashboard in a browser', () => {
-  const dir = tempDir('sluice-dashboard-');
-  const topic = uniqueName('dashboard');
-  const prefix = `${uniqueName('dashboard')}:`;
-  const churn = uniqueName('churn');
-  const cart = uniqueName('cart');
-  const brokers = kafka().brokers;
-  const r = redis();
-  const mail = smtp();
-  const client = new Redis({ host: r.host, port: r.port, lazyConnect: true });
+  const { dir, topic, prefix, churn, cart, brokers, redis: r, smtp: mail, writeExamples } = examplesRun('dashboard');
   const processes: CliProcess[] = [];
 
   beforeAll(async () => {
-    await client.connect();
-    await createTopic({ brokers }, topic, 2);
     await createTopic({ brokers }, `${topic}.dlq`, 1);
     mkdirSync(join(dir, 'jobs'));
-    for (const [file, name] of [['churn-job.yaml', churn], ['cart-job.yaml', cart]] as const) {
-      const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { kafka: { topic: string } } });
-      for (const d of docs) {
-        if (d.kind !== 'ProcessingJob') continue;
-        d.metadata.name = name;
-        d.spec.kafka.topic = topic;
-      }
-      writeFileSync(join(dir, 'jobs', file), docs.map((d) => stringify(d)).join('---\n'));
-    }
-    const events = [];
-    for (const e of new EventGenerator({ seed: 5, users: 400 })) {
-      events.push(e);
-      if (events.length === 12_000) break;
-    }
+    writeExamples(join(dir, 'jobs'), topic);
+    const events = firstEvents(12_000, { seed: 5, users: 400 });
     // Two malformed records among them: the dead-letter panel shows why.
     await produceEvents(topic, events, [
       { partition: 0, value: 'this is not an event' },
@@ -57,10 +32,6 @@ describe('sluice dashboard in a browser', () => {
 
   afterAll(async () => {
     for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    const keys = await client.keys(`${prefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-    client.disconnect();
-    await deleteTopics({ brokers }, [topic, `${topic}.dlq`]).catch(() => undefined);
   });
 
   it('shows the jobs, their workers, charts, partitions with owners, dead-letter reasons, alerts and the riskiest users', async () => {

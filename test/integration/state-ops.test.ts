@@ -31,6 +31,7 @@ import {
   redisClient,
   removeTempDirsAfterAll,
   spawnWorker,
+  taggedEvents,
   tempDir,
   waitCheckpointedToEnd,
   waitFor,
@@ -55,7 +56,7 @@ afterAll(async () => {
 });
 
 function events(tag: string, seed: number, users: number, days: number): UserEvent[] {
-  return [...new EventGenerator({ seed, users, days })].map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
+  return taggedEvents(tag, new EventGenerator({ seed, users, days }));
 }
 
 /** A job of its own: consumer group, key prefix and checkpoint directory, on `job`'s topic unless told. */

@@ -6,28 +6,14 @@ import type { UserEvent } from '../../workers/events/types.js';
 import { runWorker } from '../../workers/main.js';
 import { runInProcess } from '../../workers/in-process.js';
 import { uniqueName } from '../support/infra.js';
-import {
-  alertMailCartIds,
-  newTestJob,
-  produceEvents,
-  readHashes,
-  waitCheckpointedToEnd,
-  waitFor,
-  workerConfigFor,
-  workerTestFile,
-} from '../support/workers.js';
+import { alertMailCartIds, newTestJob, produceEvents, readHashes, taggedEvents, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
 
 const { quiet, redis, running } = workerTestFile();
-
-/** Generated events with ids unique to this test, so the shared Redis and mailbox hold nothing else like them. */
-function tagged(tag: string, events: Iterable<UserEvent>): UserEvent[] {
-  return [...events].map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
-}
 
 describe('churn worker on Kafka and Redis', () => {
   it('writes for every user the churn_score, risk band, model version and update time computed from their events', async () => {
     const job = await newTestJob('churn-basic', 3);
-    const events = tagged(uniqueName('u'), new EventGenerator({ seed: 7, users: 150, days: 14 }));
+    const events = taggedEvents(uniqueName('u'), new EventGenerator({ seed: 7, users: 150, days: 14 }));
     await produceEvents(job.topic, events);
     const config = workerConfigFor(job, 'churn');
     config.redis.ttlSeconds = 3_600;

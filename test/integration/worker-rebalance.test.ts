@@ -6,21 +6,7 @@ import { EventGenerator } from '../../workers/events/generator.js';
 import { toWire } from '../../workers/events/wire.js';
 import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
-import {
-  exited,
-  newTestJob,
-  produceEvents,
-  producePerPartition,
-  readHashes,
-  spawnWorker,
-  waitCheckpointedToEnd,
-  waitFor,
-  waitStarted,
-  workerConfigFor,
-  writeWorkerConfig,
-  tempDir,
-  workerTestFile,
-} from '../support/workers.js';
+import { exited, newTestJob, produceEvents, producePerPartition, readHashes, spawnWorker, taggedEvents, tempDir, waitCheckpointedToEnd, waitFor, waitStarted, workerConfigFor, workerTestFile, writeWorkerConfig } from '../support/workers.js';
 
 const { quiet, redis, running: inProcess, children } = workerTestFile();
 const PARTITIONS = 4;
@@ -69,11 +55,7 @@ async function joinAndLeave(type: JobType, configFile: string, logFile: string, 
 it('a second worker joining and leaving the group changes nothing in the final state', { timeout: 400_000 }, async () => {
   const job = await newTestJob('rebalance', PARTITIONS);
   const tag = uniqueName('r');
-  const events = [...new EventGenerator({ seed: 5, users: 900, days: 30 })].map((e) => ({
-    ...e,
-    userId: `${tag}-${e.userId}`,
-    ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}),
-  }));
+  const events = taggedEvents(tag, new EventGenerator({ seed: 5, users: 900, days: 30 }));
   const last = events[events.length - 1].eventTime;
 
   const ref = `${job.prefix}ref:`;

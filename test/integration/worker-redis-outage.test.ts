@@ -5,21 +5,7 @@ import { toWire } from '../../workers/events/wire.js';
 import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
-import {
-  checkpointOffsets,
-  exited,
-  killHard,
-  newTestJob,
-  produceEvents,
-  producePerPartition,
-  readHashes,
-  redisClient,
-  waitCheckpointedToEnd,
-  waitFor,
-  workerConfigFor,
-  tempDir,
-  workerTestFile,
-} from '../support/workers.js';
+import { checkpointOffsets, exited, killHard, newTestJob, produceEvents, producePerPartition, readHashes, redisClient, taggedEvents, tempDir, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
 
 let ownRedis: ChildProcess | undefined;
 const { quiet, redis: shared, running } = workerTestFile(async () => {
@@ -40,11 +26,7 @@ async function startRedis(port: number, dir: string): Promise<ChildProcess> {
 it('keeps every result when Redis is down for 60 s mid-run: the worker pauses, retries and catches up', { timeout: 300_000 }, async () => {
   const job = await newTestJob('redis-outage', PARTITIONS);
   const tag = uniqueName('o');
-  const events = [...new EventGenerator({ seed: 3, users: 400, days: 20 })].map((e) => ({
-    ...e,
-    userId: `${tag}-${e.userId}`,
-    ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}),
-  }));
+  const events = taggedEvents(tag, new EventGenerator({ seed: 3, users: 400, days: 20 }));
   const port = await freePort();
   const dir = tempDir('sluice-redis-');
   ownRedis = await startRedis(port, dir);

@@ -4,16 +4,7 @@ import type { UserEvent } from '../../workers/events/types.js';
 import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
-import {
-  checkpointOffsets,
-  newTestJob,
-  produceEvents,
-  readHashes,
-  waitCheckpointedToEnd,
-  waitFor,
-  workerConfigFor,
-  workerTestFile,
-} from '../support/workers.js';
+import { checkpointOffsets, newTestJob, produceEvents, readHashes, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
 
 let server: SMTPServer | undefined;
 const { quiet, redis, running } = workerTestFile(async () => {

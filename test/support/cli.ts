@@ -1,7 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from './infra.js';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { createTopic, deleteTopics } from '../../lib/kafka/client.js';
+import { kafka, redis, repoRoot, smtp, uniqueName } from './infra.js';
+import { tempDir } from './workers.js';
 
 /** The built CLI (`npm run build` first; `npm test` does it in pretest). */
 export const sluiceBin = join(repoRoot, 'bin', 'sluice.js');
@@ -109,4 +114,63 @@ function isSluiceWorker(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** What a test that runs both examples locally uses: names, a topic and a key prefix of its own, the shared servers. */
+export interface ExamplesRun {
+  dir: string;
+  topic: string;
+  prefix: string;
+  churn: string;
+  cart: string;
+  brokers: string[];
+  redis: { host: string; port: number };
+  smtp: { host: string; port: number };
+  /** A client of the shared Redis, connected before the tests. */
+  client: Redis;
+  /** Writes examples/churn-job.yaml and cart-job.yaml as shipped (the cart file keeps its Secret) into `into`, renamed, and on `topic` when given. */
+  writeExamples(into: string, topic?: string): void;
+}
+
+/**
+ * Call in a describe block: the topic (2 partitions) is created before its
+ * tests; after them (and after the block's own afterAll, which stops its
+ * processes) the keys under the prefix and the topic and its dead-letter
+ * topic are removed.
+ */
+export function examplesRun(base: string): ExamplesRun {
+  const r = redis();
+  const run: ExamplesRun = {
+    dir: tempDir(`sluice-${base}-`),
+    topic: uniqueName(base),
+    prefix: `${uniqueName(base)}:`,
+    churn: uniqueName('churn'),
+    cart: uniqueName('cart'),
+    brokers: kafka().brokers,
+    redis: r,
+    smtp: smtp(),
+    client: new Redis({ host: r.host, port: r.port, lazyConnect: true }),
+    writeExamples(into, topic) {
+      for (const [file, name] of [['churn-job.yaml', run.churn], ['cart-job.yaml', run.cart]] as const) {
+        const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { kafka: { topic?: string } } });
+        for (const d of docs) {
+          if (d.kind !== 'ProcessingJob') continue;
+          d.metadata.name = name;
+          if (topic) d.spec.kafka.topic = topic;
+        }
+        writeFileSync(join(into, file), docs.map((d) => stringify(d)).join('---\n'));
+      }
+    },
+  };
+  beforeAll(async () => {
+    await run.client.connect();
+    await createTopic({ brokers: run.brokers }, run.topic, 2);
+  });
+  afterAll(async () => {
+    const keys = await run.client.keys(`${run.prefix}*`);
+    if (keys.length > 0) await run.client.del(...keys);
+    run.client.disconnect();
+    await deleteTopics({ brokers: run.brokers }, [run.topic, `${run.topic}.dlq`]).catch(() => undefined);
+  });
+  return run;
 }

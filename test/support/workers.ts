@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import type { RunningWorker } from '../../workers/main.js';
 import type { JobType, WorkerConfig } from '../../lib/worker-config/config.js';
+import { EventGenerator, type GeneratorOptions } from '../../workers/events/generator.js';
 import type { UserEvent } from '../../workers/events/types.js';
 import { toWire } from '../../workers/events/wire.js';
 import { createTopic, RecordProducer, topicEndOffsets, type KafkaConnectionOptions } from '../../lib/kafka/client.js';
@@ -117,6 +118,21 @@ export function workerConfigFor(
     {},
     { source: `test config of ${job.name}` },
   );
+}
+
+/** Events with user and cart ids unique to a test (`tag`), so the shared Redis and mailbox hold nothing else like them. */
+export function taggedEvents(tag: string, events: Iterable<UserEvent>): UserEvent[] {
+  return [...events].map((e) => ({ ...e, userId: `${tag}-${e.userId}`, ...(e.cartId ? { cartId: `${tag}-${e.cartId}` } : {}) }));
+}
+
+/** The first `count` events of the generator: what `sluice produce --count --users --seed` writes. */
+export function firstEvents(count: number, options: GeneratorOptions): UserEvent[] {
+  const events: UserEvent[] = [];
+  for (const e of new EventGenerator(options)) {
+    events.push(e);
+    if (events.length === count) break;
+  }
+  return events;
 }
 
 /** Produces events keyed by user (so one user's events stay in order on one partition). */

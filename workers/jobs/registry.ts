@@ -31,6 +31,11 @@ export class JobRegistry {
     return found;
   }
 
+  /** The type's definition, or undefined for a name no worker knows. */
+  find(type: string): JobDefinition | undefined {
+    return this.byType.get(type);
+  }
+
   types(): string[] {
     return [...this.byType.keys()];
   }

@@ -115,6 +115,21 @@ export interface JobDefinition<S extends PartitionState = PartitionState, E = un
   job(ctx: JobStateContext): StreamJob<S, E>;
   /** Delivers the job's `emits`; absent for a type that only writes user hashes. */
   output?(ctx: JobContext): OutputStage<E>;
+  /** Where `sluice status` and `sluice dashboard` find its results; absent: they show its events and lag only. */
+  readonly results?: ResultsView;
+}
+
+/** Where a job type's results are in its users' hashes, and what they are called on screen. */
+export interface ResultsView {
+  /** The hash field of the score, and of a detail shown beside it (as `label` words it). */
+  score: string;
+  detail: string;
+  label(detail: string): string;
+  /** The score's name in a column head ('churn' score), and the heading over the highest scores. */
+  scoreName: string;
+  topHeading: string;
+  /** The job records alerts (`<prefix>alerts`, `<prefix>alert:<id>`), which status and the dashboard show. */
+  alerts: boolean;
 }
 
 /** The job of a definition and its output stage, as a worker or the demo runs them. */

@@ -20,6 +20,7 @@ import { deadLetter, DeadLetterJournal, DeadLetterOutbox } from './dead-letters.
 import { Delivery } from './delivery.js';
 import { IdleClock } from './idle-clock.js';
 import type { OutputStage, PartitionState, StreamJob } from './job.js';
+import { EventPacer } from './busy.js';
 import type { WorkerMetrics } from './metrics.js';
 import { Partitions, type Owned } from './partitions.js';
 import { DEFAULT_MAX_FUTURE_SKEW_SECONDS, parseRecords, Processor } from './processing.js';
@@ -120,7 +121,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       stalled: () => this.stalls.has('dlq'),
       journal,
     });
-    this.processor = new Processor(o.job, this.delivery, o.metrics);
+    const throttle = o.config.throttle;
+    this.processor = new Processor(o.job, this.delivery, o.metrics, throttle ? new EventPacer(throttle.eventsPerSecond) : undefined);
     this.idle = new IdleClock(o.job, o.idleAfterMs);
     this.requests = new StateRequests({ root: o.config.checkpoint.dir, topic: k.topic, memberId: o.memberId ?? defaultMemberId(), job: o.job, partitions: this.partitions, logger: o.logger });
     this.maxFutureSkewMs = (o.config.eventTime.maxFutureSkewSeconds ?? DEFAULT_MAX_FUTURE_SKEW_SECONDS) * 1000;
@@ -137,7 +139,15 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     const sessionTimeoutMs = k.sessionTimeoutSeconds * 1000;
     this.consumer = await GroupConsumer.start(
       this.connection,
-      { groupId: k.consumerGroup, topic: k.topic, startFrom: k.startFrom, sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, sessionTimeoutMs / 5) },
+      {
+        groupId: k.consumerGroup,
+        topic: k.topic,
+        startFrom: k.startFrom,
+        sessionTimeoutMs,
+        heartbeatIntervalMs: Math.min(3_000, sessionTimeoutMs / 5),
+        // Throttled: batches of about a second of events, not a megabyte that takes minutes.
+        ...(this.o.config.throttle ? { maxBytesPerPartition: Math.max(16_384, Math.ceil(this.o.config.throttle.eventsPerSecond) * 300) } : {}),
+      },
       {
         onAssignment: (partitions) => {
           this.stalls.clear('kafka');
@@ -277,8 +287,12 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     return records.filter((r) => r.offset >= o.nextOffset);
   }
 
-  /** Returns false when the batch was given up (stopping): its records will be read again. */
-  private async processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
+  /** Returns false when the batch was given up (stopping): its records will be read again. Counted as busy time. */
+  private processRecords(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
+    return this.o.metrics.busy.time(() => this.processBatch(o, records, heartbeat));
+  }
+
+  private async processBatch(o: Owned<S>, records: ConsumedRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
     const { topic, deadLetterTopic } = this.o.config.kafka;
     const parsed = parseRecords(records, { now: Date.now(), maxFutureSkewMs: this.maxFutureSkewMs });
     const dead = parsed.invalid.map(({ record, reason }) => {
@@ -321,7 +335,9 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       );
     }
     // Only what this member holds now: a batch or a lag read that ends after a revocation reports nothing.
-    if (o.highWatermark >= 0 && o.nextOffset >= 0 && this.partitions.holds(o) && this.partitions.assignment.includes(o.partition)) {
+    if (!this.partitions.holds(o) || !this.partitions.assignment.includes(o.partition)) return;
+    if (o.nextOffset >= 0) this.o.metrics.position.set({ partition: String(o.partition) }, o.nextOffset);
+    if (o.highWatermark >= 0 && o.nextOffset >= 0) {
       this.o.metrics.lag.set({ partition: String(o.partition) }, Math.max(0, o.highWatermark - o.nextOffset));
     }
   }

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { metricsRoute, probeRoutes, serve, type HttpEndpoint, type Route } from '../../lib/http/server.js';
+import { BusyClock } from './busy.js';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -13,6 +14,7 @@ export class WorkerMetrics {
   readonly eventsOut: Counter;
   readonly deadLetters: Counter;
   readonly lag: Gauge<'partition'>;
+  readonly position: Gauge<'partition'>;
   readonly eventToScore: Histogram;
   readonly inference: Histogram;
   readonly inferenceRows: Counter;
@@ -26,6 +28,8 @@ export class WorkerMetrics {
   readonly retries: Counter<'target'>;
   readonly assigned: Gauge;
   readonly restores: Counter;
+  /** Time with a batch in hand: events in / busy seconds is the worker's true processing rate (the autoscaler's). */
+  readonly busy = new BusyClock();
 
   constructor(labels: { job: string; type: string }, defaults = true) {
     this.registry.setDefaultLabels(labels);
@@ -34,6 +38,12 @@ export class WorkerMetrics {
     this.eventsOut = new Counter({ name: 'sluice_events_out_total', help: 'Results written to Redis (user hashes and alert records)', registers });
     this.deadLetters = new Counter({ name: 'sluice_dlq_events_total', help: 'Malformed records sent to the dead-letter topic', registers });
     this.lag = new Gauge({ name: 'sluice_consumer_lag', help: 'Records between the checkpointable position and the end of the partition', labelNames: ['partition'], registers });
+    this.position = new Gauge({
+      name: 'sluice_consumer_position',
+      help: 'Offset of the next record to process in each partition this worker owns (the autoscaler subtracts it from the end offsets it reads)',
+      labelNames: ['partition'],
+      registers,
+    });
     this.eventToScore = new Histogram({
       name: 'sluice_event_to_score_seconds',
       help: 'From the record timestamp to its result written (churn: scored; cart: state updated and due carts scored)',
@@ -79,6 +89,16 @@ export class WorkerMetrics {
     });
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of a failed write, by target (redis, smtp, kafka)', labelNames: ['target'], registers });
     this.assigned = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions this worker owns', registers });
+    const busy = this.busy;
+    new Counter({
+      name: 'sluice_busy_seconds_total',
+      help: 'Seconds this worker had a batch in hand (parse, state, model, Redis, dead letters; a throttle wait too): events in per busy second is its true processing rate',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(busy.seconds);
+      },
+    });
     this.restores = new Counter({ name: 'sluice_partition_restores_total', help: 'Partitions restored from a checkpoint (or started afresh)', registers });
     if (defaults) collectDefaultMetrics({ register: this.registry });
   }

@@ -120,7 +120,7 @@ export class Partitions<S extends PartitionState> {
       // Revoked: the new owner restores from the checkpoint written when the rebalance began.
       this.drop(p);
       // Its series go with it, owned or not: the new owner reports them (a stale one would show two owners).
-      for (const g of [this.o.metrics.lag, this.o.metrics.partitionCheckpoint, this.o.metrics.checkpointBytes]) g.remove({ partition: String(p) });
+      for (const g of [this.o.metrics.lag, this.o.metrics.position, this.o.metrics.partitionCheckpoint, this.o.metrics.checkpointBytes]) g.remove({ partition: String(p) });
     }
     this.o.metrics.assigned.set(partitions.length);
     this.o.logger.info({ partitions }, 'partitions assigned');
@@ -173,6 +173,7 @@ export class Partitions<S extends PartitionState> {
       owned.seekedTo = cp.nextOffset;
     }
     this.owned.set(partition, owned);
+    if (owned.nextOffset >= 0) this.o.metrics.position.set({ partition: String(partition) }, owned.nextOffset);
     this.o.metrics.restores.inc();
     this.o.logger.info(
       { partition, nextOffset: owned.nextOffset, users: owned.state.table.size, checkpoint: cp ? new Date(cp.savedAt).toISOString() : null, read: cp?.detail, pendingDeadLetters: owned.deadLetters.length || undefined },

@@ -5,6 +5,7 @@
  */
 import { parseEvent } from '../events/validate.js';
 import type { UserEvent } from '../events/types.js';
+import type { EventPacer } from './busy.js';
 import type { Delivery } from './delivery.js';
 import type { JobOutputs, PartitionState, StreamJob } from './job.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -68,20 +69,27 @@ export class Processor<S extends PartitionState, E> {
     readonly job: StreamJob<S, E>,
     private readonly delivery: Delivery<E>,
     private readonly metrics: WorkerMetrics,
+    /** spec.throttle: a worker made slow on purpose (demos, tests); its wait is part of the batch. */
+    private readonly pacer?: EventPacer,
   ) {}
 
   /**
    * One batch: `consumed` records counted in, the events folded into `state`,
    * then (after `beforeDelivery`, the dead letters) the results delivered.
    * Throws when delivery gives up: `state` has then moved past what landed.
+   * A throttled worker waits after the state, before delivery, until the batch
+   * has taken its 1/rate of a second per record (`between` runs during the wait).
    */
   async process(
     state: S,
     events: readonly UserEvent[],
     options: { consumed?: number; between?: () => Promise<void>; beforeDelivery?: () => Promise<void> } = {},
   ): Promise<JobOutputs<E>> {
-    this.metrics.eventsIn.inc(options.consumed ?? events.length);
+    const began = performance.now();
+    const consumed = options.consumed ?? events.length;
+    this.metrics.eventsIn.inc(consumed);
     const outputs = await this.job.process(state, events);
+    await this.pacer?.take(consumed, { since: began, between: options.between });
     await options.between?.();
     await options.beforeDelivery?.();
     await this.delivery.deliver(outputs, options.between);

@@ -23,7 +23,7 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { readSegmentFile, SegmentEncoder, sameFormat, TornSegmentError, type SegmentHeader } from './segment.js';
+import { readSegmentFile, SegmentEncoder, sameFormat, TornSegmentError, type CheckpointPoint, type SegmentHeader } from './segment.js';
 import type { SnapshotSink, StateFormat, UserTable } from './table.js';
 import { assertCompatible } from './format.js';
 
@@ -39,18 +39,9 @@ export interface SegmentRef {
   users: number;
 }
 
-export interface Manifest {
+export interface Manifest extends CheckpointPoint {
   format: typeof MANIFEST_FORMAT;
   version: typeof MANIFEST_VERSION;
-  /** Increases with every manifest written for the partition. */
-  seq: number;
-  jobType: string;
-  topic: string;
-  partition: number;
-  state: { name: string; version: number; features: readonly string[] };
-  /** As of the chain's last segment. */
-  nextOffset: number;
-  savedAt: number;
   /** The current base and its deltas, oldest first. */
   chain: SegmentRef[];
   /** The chain before the last compaction, kept as a fallback should the current base be unreadable. */

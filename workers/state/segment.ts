@@ -18,19 +18,23 @@ export const SEGMENT_MAGIC = Buffer.from('SLUICESG', 'latin1');
 export const SEGMENT_END = Buffer.from('SLUICEND', 'latin1');
 export const TRAILER_BYTES = 16;
 
-export interface SegmentHeader {
-  kind: 'base' | 'delta';
-  /** Position of the segment in the partition's checkpoint history (one more than the previous). */
+/** What a segment's header and a manifest both say of the point of the partition's history they stand for. */
+export interface CheckpointPoint {
+  /** Position in the partition's checkpoint history: a segment's is one more than the previous one's, a manifest's its last segment's. */
   seq: number;
   jobType: string;
   topic: string;
   partition: number;
   state: { name: string; version: number; features: readonly string[] };
-  /** The first offset not reflected in the state as of this segment. */
+  /** The first offset not reflected in the state (a manifest: as of its chain's last segment). */
   nextOffset: number;
+  savedAt: number;
+}
+
+export interface SegmentHeader extends CheckpointPoint {
+  kind: 'base' | 'delta';
   /** The partition's scalars (event time...) as of this segment. */
   meta: Record<string, number>;
-  savedAt: number;
 }
 
 export class TornSegmentError extends Error {

@@ -83,4 +83,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch, list]
+# spec.autoscaling: an HPA (or KEDA's, for a ScaledObject) that also scales a job stops Sluice from acting.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list]
 {{- end -}}

@@ -16,4 +16,5 @@ export const cart: JobDefinition<CartPartitionState, CartAlert> = {
     const mailer = alerts ? new SmtpMailer(alerts.smtp, credentials.smtp) : undefined;
     return new AlertDispatcher(sink, mailer, alerts, holder, alertCounter(metrics), logger);
   },
+  results: { score: 'cart_abandon_score', detail: 'cart_value', label: (v) => `cart ${v}`, scoreName: 'abandonment', topHeading: 'carts most likely abandoned', alerts: true },
 };

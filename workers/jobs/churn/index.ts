@@ -11,6 +11,7 @@ export const churn: JobDefinition<ChurnPartitionState> = {
   config: churnConfig,
   loadModel: (path) => Scorer.load(path ?? bundledModelPath('churn'), CHURN_FEATURES),
   job: ({ config, model, state }) => new ChurnJob(model, config.model.threshold, state),
+  results: { score: 'churn_score', detail: 'risk_level', label: (v) => `${v} risk`, scoreName: 'churn', topHeading: 'riskiest users', alerts: false },
 };
 
 /** The users with the highest churn score in a MemoryStore (what `sluice demo` shows), highest first. */
