@@ -53,6 +53,18 @@ const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Fills defaults and refuses what cannot work, naming the flag. */
+/** The background intervals: a number of seconds each, 0 turning off those that may be off. */
+function checkIntervals(o: OperatorOptions): void {
+  const atLeast: Array<[string, number, number]> = [
+    ['--lag-check-interval', o.lagCheckMs, 0],
+    ['--worker-health-interval', o.workerHealthMs, 0],
+    ['--autoscale-interval', o.autoscaleIntervalMs, 1000],
+  ];
+  for (const [flag, ms, min] of atLeast) {
+    if (!Number.isFinite(ms) || ms < min) throw new Error(`${flag} must be a number of seconds >= ${min / 1000}`);
+  }
+}
+
 export function resolveOptions(input: Partial<OperatorOptions>): OperatorOptions {
   const o: OperatorOptions = { ...defaultOptions(), ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) };
   for (const ns of o.namespaces) if (!dns1123.test(ns)) throw new Error(`--namespaces: '${ns}' is not a valid namespace name`);
@@ -61,9 +73,7 @@ export function resolveOptions(input: Partial<OperatorOptions>): OperatorOptions
   if (!o.workerImage) throw new Error('--worker-image must name the worker image');
   if (!levels.has(o.logLevel)) throw new Error(`--log-level: '${o.logLevel}' is not one of ${[...levels].join(', ')}`);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new Error('--concurrency must be a positive integer');
-  if (!Number.isFinite(o.lagCheckMs) || o.lagCheckMs < 0) throw new Error('--lag-check-interval must be a number of seconds >= 0');
-  if (!Number.isFinite(o.workerHealthMs) || o.workerHealthMs < 0) throw new Error('--worker-health-interval must be a number of seconds >= 0');
-  if (!Number.isFinite(o.autoscaleIntervalMs) || o.autoscaleIntervalMs < 1000) throw new Error('--autoscale-interval must be a number of seconds >= 1');
+  checkIntervals(o);
   if (!(o.renewDeadlineMs < o.leaseDurationMs && o.retryPeriodMs < o.renewDeadlineMs)) {
     throw new Error('lease timings: need retry period < renew deadline < lease duration');
   }
