@@ -5,7 +5,7 @@
  * directory; a kube-apiserver on the shared etcd under a key prefix of its own.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -134,7 +134,14 @@ export class PrivateKafka extends PrivateProcess {
 
   /** Starts the broker and resolves once it answers metadata requests; returns how long that took (ms). */
   start(timeoutMs = 120_000): Promise<number> {
-    return this.launch('java', [...this.javaOpts(), '-cp', `${kafkaLibs()}/*`, 'kafka.Kafka', this.config], () => this.answers(), timeoutMs);
+    const from = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
+    // The controller answers metadata before the broker is unfenced (a topic created then is refused): wait for both.
+    return this.launch('java', [...this.javaOpts(), '-cp', `${kafkaLibs()}/*`, 'kafka.Kafka', this.config], async () => this.started(from) && (await this.answers()), timeoutMs);
+  }
+
+  /** Whether the broker logged its start since byte `from` of its log. */
+  private started(from: number): boolean {
+    return existsSync(this.logFile) && readFileSync(this.logFile).subarray(from).includes('Kafka Server started');
   }
 
   private async answers(): Promise<boolean> {

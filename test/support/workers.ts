@@ -216,7 +216,8 @@ export async function readHashes(client: Redis, prefix: string, pattern: string)
 export function alertMailCartIds(prefixOfCartIds: (cartId: string) => boolean): string[] {
   const ids: string[] = [];
   for (const mail of receivedMails()) {
-    const m = /^cart_id: (.+)$/m.exec(mail.replace(/\r\n/g, '\n'));
+    // The body is quoted-printable: a long line is broken with a soft break ("=" at its end).
+    const m = /^cart_id: (.+)$/m.exec(mail.replace(/\r\n/g, '\n').replace(/=\n/g, ''));
     if (m && prefixOfCartIds(m[1].trim())) ids.push(m[1].trim());
   }
   return ids;

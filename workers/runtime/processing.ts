@@ -77,8 +77,9 @@ export class Processor<S extends PartitionState, E> {
    * One batch: `consumed` records counted in, the events folded into `state`,
    * then (after `beforeDelivery`, the dead letters) the results delivered.
    * Throws when delivery gives up: `state` has then moved past what landed.
-   * A throttled worker waits after the state, before delivery, until the batch
-   * has taken its 1/rate of a second per record (`between` runs during the wait).
+   * A throttled worker then waits until the batch, delivery included, has taken
+   * its 1/rate of a second per record (`between` runs during the wait): events
+   * per busy second is then exactly the cap.
    */
   async process(
     state: S,
@@ -89,10 +90,10 @@ export class Processor<S extends PartitionState, E> {
     const consumed = options.consumed ?? events.length;
     this.metrics.eventsIn.inc(consumed);
     const outputs = await this.job.process(state, events);
-    await this.pacer?.take(consumed, { since: began, between: options.between });
     await options.between?.();
     await options.beforeDelivery?.();
     await this.delivery.deliver(outputs, options.between);
+    await this.pacer?.take(consumed, { since: began, between: options.between });
     return outputs;
   }
 
