@@ -48,6 +48,12 @@ export function operatorInNamespace(
   });
   afterAll(async () => {
     await operator?.stop();
+    // A snapshot keeps its files' finalizer until an operator removes it: with the operator stopped (and task
+    // pods that never run on KWOK), the test's own snapshots are released, or the namespace would stay Terminating.
+    const snapshots = await cluster.kubectl('get', 'processingjobsnapshots.sluice.dev', '-n', ns, '-o', 'name').catch(() => '');
+    for (const name of snapshots.split(/\s+/).filter(Boolean)) {
+      await cluster.kubectl('patch', name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}').catch(() => undefined);
+    }
     await cluster.deleteNamespace(ns);
     await deleteTopics({ brokers }, [topic]).catch(() => undefined);
   });
