@@ -10,8 +10,8 @@ import { kafka, uniqueName } from '../support/infra.js';
  * The operator's side of spec.autoscaling on the test control plane, whose
  * worker pods are KWOK pods (Ready, but nothing runs in them, so they serve no
  * metrics): what a user sees, the bounds, another autoscaler on the job, the
- * recommend-only mode, and turning it off. Sizing from real workers is the e2e
- * test's (test/e2e/autoscaling.test.ts).
+ * recommend-only mode, and turning it off. Sizing from real workers on real
+ * pods is not shown yet (docs/autoscaling.md, "Limits").
  */
 const cluster = testCluster();
 const brokers = kafka().brokers;
