@@ -32,7 +32,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-it('survives a SIGKILL of the broker mid-stream: same Redis state as an undisturbed run, each alert mailed once', { timeout: 300_000 }, async () => {
+it('survives a SIGKILL of the broker mid-stream: same Redis state as an undisturbed run, each alert mailed once', { timeout: 420_000 }, async () => {
   const dir = tempDir('sluice-broker-');
   broker = await PrivateKafka.create(join(dir, 'kafka'));
   const firstStartMs = await broker.start();
