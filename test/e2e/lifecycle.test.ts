@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -8,6 +8,7 @@ import { infra, infraDir, repoRoot, uniqueName } from '../support/infra.js';
 import { readHashes } from '../support/workers.js';
 import { cluster, helm, kubectl, kubectlApply } from './cluster.js';
 import { e2eImage, imageOnNodes, imageParts } from './image.js';
+import { keepEvidence as keepEvidenceOf, waitUntil } from './steps.js';
 import { clusterServices, headerOf, hostServices, type DataServices } from './services.js';
 
 /**
@@ -45,24 +46,19 @@ let producerSeq = 0;
 let nextDay = 0;
 
 const jsonpath = async (...args: string[]): Promise<string> => (await kubectl(c, ...args)).trim();
+/** After a failed step: kept under .infra/logs/<run>/ (the namespaces are deleted after the file). */
+const keepEvidence = (step: string): Promise<void> =>
+  keepEvidenceOf(c, {
+    dir: join(infraDir, 'logs', run),
+    jobNamespace: jobNs,
+    namespaces: [jobNs, releaseNs],
+    kinds: 'processingjobs,deployments,replicasets,pods,pvc,configmaps',
+    yamlKinds: 'processingjobs',
+  }, step);
 const note = (what: string, since: number): void => {
   timings.push(`${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`);
 };
 
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 1_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 interface JobDoc {
   kind: string;
@@ -192,25 +188,6 @@ async function caughtUp(jobs: string[], producedAt: number, timeoutMs = 180_000)
   }
 }
 
-/** After a failed step: the cluster's side of the story, kept under .infra/logs/<run>/ (the namespaces are deleted after the file). */
-async function keepEvidence(step: string): Promise<void> {
-  const dir = join(infraDir, 'logs', run);
-  mkdirSync(dir, { recursive: true });
-  const save = async (file: string, ...args: string[]): Promise<void> => {
-    writeFileSync(join(dir, file), await kubectl(c, ...args).catch((e: Error) => e.message));
-  };
-  await save(`${step}.objects.txt`, 'get', 'processingjobs,deployments,replicasets,pods,pvc,configmaps', '-n', jobNs, '-o', 'wide');
-  await save(`${step}.jobs.yaml`, 'get', 'processingjobs', '-n', jobNs, '-o', 'yaml');
-  await save(`${step}.events.txt`, 'get', 'events', '-n', jobNs, '--sort-by=.lastTimestamp');
-  for (const ns of [jobNs, releaseNs]) {
-    const names = (await kubectl(c, 'get', 'pods', '-n', ns, '-o', 'jsonpath={.items[*].metadata.name}').catch(() => '')).trim().split(/\s+/).filter(Boolean);
-    for (const pod of names) {
-      await save(`${step}.${pod}.log`, 'logs', pod, '-n', ns, '--all-containers');
-      await save(`${step}.${pod}.previous.log`, 'logs', pod, '-n', ns, '--all-containers', '--previous');
-    }
-  }
-  process.stderr.write(`e2e: what the cluster showed when "${step}" failed is in ${dir}\n`);
-}
 
 /** The job's Redis state (user and alert hashes, by the rest of their key) equals its reference's. */
 async function sameStateAsReference(job: 'churn' | 'cart'): Promise<number> {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -10,6 +10,7 @@ import { infra, infraDir, repoRoot, uniqueName } from '../support/infra.js';
 import { produceEvents, readHashes } from '../support/workers.js';
 import { cluster, helm, kubectl, kubectlApply } from './cluster.js';
 import { imageOnNodes, imageParts } from './image.js';
+import { FinalError, keepEvidence as keepEvidenceOf, waitUntil as waitEvery } from './steps.js';
 import { hostServices, type DataServices } from './services.js';
 
 /**
@@ -92,25 +93,16 @@ const flow = new Flow();
 const AFTER_ROLLBACK = 4;
 
 const jsonpath = async (...args: string[]): Promise<string> => (await kubectl(c, ...args)).trim();
+const waitUntil = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> => waitEvery(what, timeoutMs, probe, 500);
+const keepEvidence = (step: string): Promise<void> =>
+  keepEvidenceOf(c, {
+    dir: join(infraDir, 'logs', run),
+    jobNamespace: jobNs,
+    namespaces: [jobNs, releaseNs],
+    kinds: 'processingjobs,processingjobsnapshots,deployments,replicasets,jobs,pods,pvc,configmaps',
+    yamlKinds: 'processingjobs,processingjobsnapshots,jobs',
+  }, step);
 
-/** An error that ends a wait at once (a failed task will not succeed later). */
-class Final extends Error {}
-
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      if (err instanceof Final) throw err;
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 /** A churn job of this test: its own key prefix, checkpoints every second, pods on the real node. */
 function churnJob(name: string, extra: Record<string, unknown> = {}): string {
@@ -214,24 +206,6 @@ async function eventsOf(job: string): Promise<Array<{ type: string; reason: stri
   return list.items;
 }
 
-async function keepEvidence(step: string): Promise<void> {
-  const dir = join(infraDir, 'logs', run);
-  mkdirSync(dir, { recursive: true });
-  const save = async (file: string, ...args: string[]): Promise<void> => {
-    writeFileSync(join(dir, file), await kubectl(c, ...args).catch((e: Error) => e.message));
-  };
-  await save(`${step}.objects.txt`, 'get', 'processingjobs,processingjobsnapshots,deployments,replicasets,jobs,pods,pvc,configmaps', '-n', jobNs, '-o', 'wide');
-  await save(`${step}.resources.yaml`, 'get', 'processingjobs,processingjobsnapshots,jobs', '-n', jobNs, '-o', 'yaml');
-  await save(`${step}.events.txt`, 'get', 'events', '-n', jobNs, '--sort-by=.lastTimestamp');
-  for (const ns of [jobNs, releaseNs]) {
-    const names = (await kubectl(c, 'get', 'pods', '-n', ns, '-o', 'jsonpath={.items[*].metadata.name}').catch(() => '')).trim().split(/\s+/).filter(Boolean);
-    for (const pod of names) {
-      await save(`${step}.${pod}.log`, 'logs', pod, '-n', ns, '--all-containers');
-      await save(`${step}.${pod}.previous.log`, 'logs', pod, '-n', ns, '--all-containers', '--previous');
-    }
-  }
-  process.stderr.write(`e2e: what the cluster showed when "${step}" failed is in ${dir}\n`);
-}
 
 describe('state operations on real pods: snapshot, restore into a new job, automatic rollback of a broken model', () => {
   beforeAll(async () => {
@@ -304,7 +278,7 @@ describe('state operations on real pods: snapshot, restore into a new job, autom
     await kubectlApply(c, jobNs, stringify({ apiVersion: 'sluice.dev/v1alpha1', kind: 'ProcessingJobSnapshot', metadata: { name: 'orig-1' }, spec: { jobName: 'orig' } }));
     const snap = await waitUntil('snapshot orig-1 Completed', 120_000, async () => {
       const s = await snapshotStatus('orig-1');
-      if (s.phase === 'Failed') throw new Final(`snapshot orig-1 failed: ${s.message}`);
+      if (s.phase === 'Failed') throw new FinalError(`snapshot orig-1 failed: ${s.message}`);
       return s.phase === 'Completed' ? s : undefined;
     });
     note('snapshot: created → Completed', t);
@@ -323,7 +297,7 @@ describe('state operations on real pods: snapshot, restore into a new job, autom
     await kubectlApply(c, jobNs, churnJob('copy', { restore: { id: 'from-orig-1', fromSnapshot: 'orig-1' } }));
     const restored = await waitUntil('copy: restore Completed', 120_000, async () => {
       const r = (await status('copy')).restore;
-      if (r?.phase === 'Failed') throw new Final(`restore failed: ${r.message}`);
+      if (r?.phase === 'Failed') throw new FinalError(`restore failed: ${r.message}`);
       return r?.phase === 'Completed' ? r : undefined;
     });
     note('restore into a new job: applied → restore Completed', t);
