@@ -389,13 +389,18 @@ async function rollback(): Promise<void> {
       seen.push(state);
       at[state] = Date.now();
     }
-    if (state === 'Upgrading' && !brokenLog) {
+    if (state === 'Upgrading' && !/model/i.test(brokenLog)) {
       // The new model's worker on the real node: it refuses the file and exits.
       const pods = JSON.parse(await kubectl(c, 'get', 'pods', '-n', jobNs, '-l', 'app.kubernetes.io/instance=up,app.kubernetes.io/name=sluice-worker', '-o', 'json')) as {
         items: Array<{ metadata: { name: string }; status: { containerStatuses?: Array<{ restartCount: number }> } }>;
       };
       const crashed = pods.items.find((p) => (p.status.containerStatuses?.[0]?.restartCount ?? 0) > 0);
-      if (crashed) brokenLog = await kubectl(c, 'logs', crashed.metadata.name, '-n', jobNs, '--previous').catch(() => '');
+      // Asked again until it answers: the kubelet may be replacing the exited container just then.
+      if (crashed) {
+        const logs = (...extra: string[]): Promise<string> => kubectl(c, 'logs', crashed.metadata.name, '-n', jobNs, ...extra).catch(() => '');
+        brokenLog = await logs('--previous');
+        if (!/model/i.test(brokenLog)) brokenLog = await logs();
+      }
     }
     return state === 'RolledBack' ? s : undefined;
   });
