@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import RealPodsFirst from './test/support/sequencer.js';
+import RealPodsApart from './test/support/sequencer.js';
 
 // Three tiers, one run: `npm test` runs all of them against the real Kafka,
 // Redis, SMTP and Kubernetes started by `hack/infra.sh up` (the pretest step).
@@ -9,7 +9,7 @@ const CLUSTER_WIDE = ['test/e2e/chart.test.ts', 'test/e2e/crd-upgrade.test.ts'];
 
 export default defineConfig({
   test: {
-    sequence: { sequencer: RealPodsFirst },
+    sequence: { sequencer: RealPodsApart },
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
     projects: [

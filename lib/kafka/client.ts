@@ -170,9 +170,27 @@ export async function createTopic(
   partitions: number,
   replicationFactor = 1,
 ): Promise<boolean> {
-  return withAdmin(options, (admin) =>
-    admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true }),
-  );
+  return withAdmin(options, (admin) => createTopicWithLeaders(admin, { topic, numPartitions: partitions, replicationFactor }));
+}
+
+/**
+ * Creates a topic and waits until every partition has a leader. kafkajs's own wait (`waitForLeaders`)
+ * gives up at once when a broker's metadata does not know the new topic yet ("This server does not host
+ * this topic-partition"), which a busy broker says for a moment after the creation: ask again instead.
+ */
+async function createTopicWithLeaders(admin: Admin, spec: { topic: string; numPartitions: number; replicationFactor?: number }): Promise<boolean> {
+  const created = await admin.createTopics({ topics: [spec], waitForLeaders: false });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics;
+      if (meta && meta.partitions.length > 0 && meta.partitions.every((p) => p.leader >= 0)) return created;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topic ${spec.topic} has partitions without a leader 30 s after its creation`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export async function deleteTopics(options: KafkaConnectionOptions, topics: string[]): Promise<void> {
@@ -433,7 +451,7 @@ export class TopicAdmin {
   /** Creates the topic (broker default replication); false when it already existed. Throws a KafkaError (NOT_AUTHORIZED...). */
   async createTopic(topic: string, partitions: number): Promise<boolean> {
     try {
-      return await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      return await createTopicWithLeaders(this.admin, { topic, numPartitions: partitions });
     } catch (err) {
       throw toKafkaError(err, `cannot create topic ${topic}`);
     }
