@@ -92,7 +92,7 @@ export class WorkerMetrics {
     const busy = this.busy;
     new Counter({
       name: 'sluice_busy_seconds_total',
-      help: 'Seconds this worker had a batch in hand (parse, state, model, Redis, dead letters; a throttle wait too): events in per busy second is its true processing rate',
+      help: 'Seconds this worker had a batch in hand (parse, state, model, Redis, dead letters; a throttled batch counts at least its share of a second at the cap): events in per busy second is its true processing rate',
       registers,
       collect() {
         this.reset();

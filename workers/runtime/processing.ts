@@ -77,9 +77,10 @@ export class Processor<S extends PartitionState, E> {
    * One batch: `consumed` records counted in, the events folded into `state`,
    * then (after `beforeDelivery`, the dead letters) the results delivered.
    * Throws when delivery gives up: `state` has then moved past what landed.
-   * A throttled worker then waits until the batch, delivery included, has taken
-   * its 1/rate of a second per record (`between` runs during the wait): events
-   * per busy second is then exactly the cap.
+   * A throttled worker then waits until the batch, delivery included, fits its
+   * 1/rate of a second per record on the pacer's schedule (`between` runs during
+   * the wait); the part of that share it passed on credit saved up before the
+   * batch counts as busy time too: events per busy second is then exactly the cap.
    */
   async process(
     state: S,
@@ -93,7 +94,7 @@ export class Processor<S extends PartitionState, E> {
     await options.between?.();
     await options.beforeDelivery?.();
     await this.delivery.deliver(outputs, options.between);
-    await this.pacer?.take(consumed, { since: began, between: options.between });
+    if (this.pacer) this.metrics.busy.credit(await this.pacer.take(consumed, { since: began, between: options.between }));
     return outputs;
   }
 
