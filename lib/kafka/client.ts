@@ -250,6 +250,15 @@ export async function setGroupOffsets(options: KafkaConnectionOptions, groupId: 
   );
 }
 
+/** Deletes every record before `offsets` (what retention does), for tests and tools. */
+export async function deleteRecordsBefore(options: KafkaConnectionOptions, topic: string, offsets: Map<number, number>): Promise<void> {
+  await withAdmin(options, async (admin) => {
+    // kafkajs finds the partitions' leaders in metadata it only has once asked for.
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.deleteTopicRecords({ topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+  });
+}
+
 export interface RecordHeaders {
   [name: string]: string;
 }
@@ -332,16 +341,30 @@ function toRecord(m: EachBatchPayload['batch']['messages'][number]): ConsumedRec
  * durably checkpointed; seek() moves a partition.
  */
 export class GroupConsumer {
+  private readonly topic: string;
+
   private constructor(
     private readonly consumer: Consumer,
-    private readonly topic: string,
-  ) {}
+    private readonly options: GroupConsumerOptions,
+    private readonly handlers: GroupConsumerHandlers,
+  ) {
+    this.topic = options.topic;
+  }
 
-  static async start(
-    connection: KafkaConnectionOptions,
-    options: GroupConsumerOptions,
-    handlers: GroupConsumerHandlers,
-  ): Promise<GroupConsumer> {
+  /** create() then run(). */
+  static async start(connection: KafkaConnectionOptions, options: GroupConsumerOptions, handlers: GroupConsumerHandlers): Promise<GroupConsumer> {
+    const self = GroupConsumer.create(connection, options, handlers);
+    await self.run();
+    return self;
+  }
+
+  /**
+   * The member, not yet in the group. Its first assignment is handed out
+   * before run() resolves, so a caller that seeks from onAssignment must hold
+   * this object first: a seek issued then is what keeps a restored partition
+   * from resuming at the group's committed offset instead of its checkpoint.
+   */
+  static create(connection: KafkaConnectionOptions, options: GroupConsumerOptions, handlers: GroupConsumerHandlers): GroupConsumer {
     const consumer = client(connection).consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -352,7 +375,6 @@ export class GroupConsumer {
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
-    const self = new GroupConsumer(consumer, options.topic);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       handlers.onAssignment([...(e.payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b));
     });
@@ -360,6 +382,12 @@ export class GroupConsumer {
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) handlers.onCrash(e.payload.error);
     });
+    return new GroupConsumer(consumer, options, handlers);
+  }
+
+  /** Connects, subscribes and joins the group; resolves once the first assignment was handed out. */
+  async run(): Promise<void> {
+    const { consumer, options, handlers } = this;
     await consumer.connect();
     await consumer.subscribe({ topics: [options.topic], fromBeginning: options.startFrom === 'earliest' });
     await consumer.run({
@@ -379,7 +407,6 @@ export class GroupConsumer {
         });
       },
     });
-    return self;
   }
 
   /** Moves the partition's fetch position; the batch in hand becomes stale. */
@@ -460,6 +487,12 @@ export class TopicAdmin {
   async endOffsets(topic: string): Promise<Map<number, number>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
     return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  }
+
+  /** The first offset each partition still holds (records before it were deleted by retention). */
+  async startOffsets(topic: string): Promise<Map<number, number>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, Number(o.low)]));
   }
 
   async disconnect(): Promise<void> {

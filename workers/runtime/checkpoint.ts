@@ -78,6 +78,11 @@ export class CheckpointStore<S extends PartitionState = PartitionState> {
     return this.of(partition).saveNow(state.table, this.job.meta(state), nextOffset);
   }
 
+  /** Stops the partition's checkpoint in flight, if any: it will write nothing that counts. */
+  abandon(partition: number): void {
+    this.partitions.get(partition)?.abandon();
+  }
+
   inFlight(partition: number): boolean {
     return this.partitions.get(partition)?.inFlight ?? false;
   }

@@ -89,6 +89,8 @@ export class Checkpointing<S extends PartitionState> {
    * a quiet topic never comes. Retried from the periodic work until it lands.
    */
   commitDurable(owned: Owned<S>): Promise<void> | undefined {
+    // Kafka takes a commit from any member of the generation: one for a partition now read by another member would put the group ahead of that member's checkpoint.
+    if (!this.o.holds(owned)) return undefined;
     if (owned.committing || owned.durable < 0 || owned.durable <= owned.committed) return undefined;
     const offset = owned.durable;
     const committing = this.o.commit([{ partition: owned.partition, offset }]);

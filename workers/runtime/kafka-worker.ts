@@ -137,7 +137,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
     await this.ensureDeadLetterTopic();
     if (!(await this.waitForInputTopic())) return;
     const sessionTimeoutMs = k.sessionTimeoutSeconds * 1000;
-    this.consumer = await GroupConsumer.start(
+    // Held before it joins: the first assignment's restores seek from onAssignment, before run() resolves.
+    this.consumer = GroupConsumer.create(
       this.connection,
       {
         groupId: k.consumerGroup,
@@ -162,6 +163,7 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
         },
       },
     );
+    await this.consumer.run();
     this.ticker = setInterval(() => this.tick(), this.o.tickMs ?? 500);
     this.ticker.unref();
   }
@@ -259,8 +261,8 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       const o = this.partitions.ensureOwned(p);
       o.lastBatchAt = Date.now();
       if (batch.isStale()) return;
-      const records = this.fromCheckpoint(o, batch.records);
-      if (records === undefined) return;
+      const records = await this.fromCheckpoint(o, batch.records);
+      if (records === undefined || batch.isStale() || !this.partitions.holds(o)) return;
       o.highWatermark = Math.max(o.highWatermark, batch.highWatermark);
       if (records.length > 0 && !(await this.processRecords(o, records, batch.heartbeat))) return;
       batch.consumed();
@@ -271,20 +273,42 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
 
   /**
    * The records of a batch the state has not seen: those before the
-   * checkpoint's offset are trimmed; a batch that starts after it triggers a
-   * seek back (undefined: the batch is dropped for the one the seek fetches).
+   * checkpoint's offset are trimmed. A batch that starts after it means the
+   * consumer is not where the checkpoint is (the group's committed offset can
+   * be ahead of a checkpoint restored from an older point): it is sought back,
+   * as often as that happens, and the batch dropped for the one the seek
+   * fetches (undefined). Records are passed over only when the broker no
+   * longer has them (deleted by retention), and the log says so.
    */
-  private fromCheckpoint(o: Owned<S>, records: ConsumedRecord[]): ConsumedRecord[] | undefined {
-    if (o.nextOffset < 0) return records;
-    if (records.length > 0 && records[0].offset > o.nextOffset) {
-      if (o.seekedTo !== o.nextOffset) {
+  private async fromCheckpoint(o: Owned<S>, records: ConsumedRecord[]): Promise<ConsumedRecord[] | undefined> {
+    if (o.nextOffset < 0 || records.length === 0) return records;
+    if (records[0].offset > o.nextOffset) {
+      const logStart = await this.logStart(o.partition);
+      if (logStart !== undefined && logStart > o.nextOffset) {
+        this.log.warn(
+          { partition: o.partition, checkpointOffset: o.nextOffset, logStart, got: records[0].offset },
+          `records ${o.nextOffset}..${logStart - 1} of partition ${o.partition} were deleted by the topic's retention before this job read them: continuing from ${logStart}`,
+        );
+        o.nextOffset = logStart;
+      }
+      if (records[0].offset > o.nextOffset) {
+        if (o.seekedTo !== o.nextOffset) this.log.info({ partition: o.partition, nextOffset: o.nextOffset, got: records[0].offset }, 'the consumer is ahead of the checkpoint: seeking back to it');
         this.consumer?.seek(o.partition, o.nextOffset);
         o.seekedTo = o.nextOffset;
         return undefined;
       }
-      this.log.warn({ partition: o.partition, expected: o.nextOffset, got: records[0].offset }, 'records missing before this batch (deleted by retention?): continuing from what the broker has');
     }
     return records.filter((r) => r.offset >= o.nextOffset);
+  }
+
+  /** The partition's first offset at the broker; undefined when it cannot be asked (then nothing is passed over). */
+  private async logStart(partition: number): Promise<number | undefined> {
+    try {
+      return (await this.admin?.startOffsets(this.o.config.kafka.topic))?.get(partition);
+    } catch (err) {
+      this.log.debug({ partition, err: (err as Error).message }, 'log start offset unavailable');
+      return undefined;
+    }
   }
 
   /** Returns false when the batch was given up (stopping): its records will be read again. Counted as busy time. */

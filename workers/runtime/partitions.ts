@@ -15,6 +15,7 @@ export interface Owned<S extends PartitionState> {
   state: S;
   /** First offset not in `state`; -1 when there was no checkpoint (take what the group offers). */
   nextOffset: number;
+  /** The offset last sought back to because a batch started after `nextOffset` (said once in the log). */
   seekedTo: number | undefined;
   /** Why the last checkpoint write failed (volume full...), until one succeeds: /readyz says so. */
   checkpointError?: string;
@@ -102,6 +103,8 @@ export class Partitions<S extends PartitionState> {
     const o = this.owned.get(partition);
     if (!o) return;
     this.owned.delete(partition);
+    // A checkpoint of it still being written must not land after its next owner (or this one, restoring) read the directory.
+    this.o.checkpoints.abandon(partition);
     o.state.table.dispose().catch((err: Error) => this.o.logger.warn({ partition, err: err.message }, 'could not remove the local state store'));
   }
 
@@ -168,10 +171,7 @@ export class Partitions<S extends PartitionState> {
       committing: false,
       deadLetters: this.o.pendingDeadLetters?.(partition, cp ? cp.nextOffset : -1) ?? [],
     };
-    if (cp) {
-      this.o.seek(partition, cp.nextOffset);
-      owned.seekedTo = cp.nextOffset;
-    }
+    if (cp) this.o.seek(partition, cp.nextOffset);
     this.owned.set(partition, owned);
     if (owned.nextOffset >= 0) this.o.metrics.position.set({ partition: String(partition) }, owned.nextOffset);
     this.o.metrics.restores.inc();
@@ -200,7 +200,6 @@ export class Partitions<S extends PartitionState> {
     if (o.nextOffset < 0 || o.highWatermark <= o.nextOffset || now - o.lastBatchAt < 3_000) return;
     this.o.logger.info({ partition: o.partition, nextOffset: o.nextOffset, end: o.highWatermark }, 'no records while behind the end of the partition: seeking to the checkpoint offset again');
     this.o.seek(o.partition, o.nextOffset);
-    o.seekedTo = o.nextOffset;
     o.lastBatchAt = now;
   }
 
