@@ -11,7 +11,7 @@ import { kafka, uniqueName } from '../support/infra.js';
  * worker pods are KWOK pods (Ready, but nothing runs in them, so they serve no
  * metrics): what a user sees, the bounds, another autoscaler on the job, the
  * recommend-only mode, and turning it off. Sizing from real workers on real
- * pods is not shown yet (docs/autoscaling.md, "Limits").
+ * pods: test/e2e/autoscaling.test.ts.
  */
 const cluster = testCluster();
 const brokers = kafka().brokers;
