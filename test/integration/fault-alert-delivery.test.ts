@@ -8,21 +8,21 @@
  */
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import type { UserEvent } from '../../workers/events/types.js';
 import { uniqueName } from '../support/infra.js';
 import { checkpointedToEnd, hashesUnder, SupervisedWorker } from '../support/faults.js';
 import { freePort } from '../support/private-servers.js';
+import { mailLine, PrivateSmtp } from '../support/private-smtp.js';
 import { connection, newTestJob, produceEvents, redisClient, removeTempDirsAfterAll, tempDir, waitFor, workerConfigFor, writeWorkerConfig } from '../support/workers.js';
 
 removeTempDirsAfterAll();
 const redis = redisClient();
 const workers: SupervisedWorker[] = [];
-const servers: SMTPServer[] = [];
+const servers: PrivateSmtp[] = [];
 
 afterAll(async () => {
   for (const w of workers) await w.destroy();
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  for (const s of servers) await s.close();
   redis.disconnect();
 });
 
@@ -32,25 +32,15 @@ interface Mailbox {
   hold: boolean;
 }
 
-async function smtpServer(port: number, box: Mailbox): Promise<SMTPServer> {
-  const s = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, _session, callback) {
-      let raw = '';
-      stream.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
-      stream.on('end', () => {
-        box.received.push(/^Message-ID: (.+)$/im.exec(raw.replace(/\r\n/g, '\n'))?.[1]?.trim() ?? '?');
-        // Holding: the message is here, its 250 is not sent (the sender cannot know it arrived).
-        if (!box.hold) callback();
-      });
-    },
+function smtpServer(port: number, box: Mailbox): Promise<PrivateSmtp> {
+  return PrivateSmtp.start(port, (mail) => {
+    box.received.push(mailLine(mail.text, 'Message-ID') ?? '?');
+    // Holding: the message is here, its 250 is not sent (the sender cannot know it arrived).
+    if (!box.hold) mail.accept();
+  }).then((s) => {
+    servers.push(s);
+    return s;
   });
-  s.on('error', () => undefined);
-  await new Promise<void>((resolve) => s.listen(port, '127.0.0.1', () => resolve()));
-  servers.push(s);
-  return s;
 }
 
 it.each(['at-most-once', 'at-least-once'] as const)('%s: a SIGKILL between SMTP taking the message and its answer', { timeout: 120_000 }, async (delivery) => {

@@ -1,39 +1,16 @@
 import { expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import type { UserEvent } from '../../workers/events/types.js';
 import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
+import { mailLine, PrivateSmtp } from '../support/private-smtp.js';
 import { checkpointOffsets, newTestJob, produceEvents, readHashes, waitCheckpointedToEnd, waitFor, workerConfigFor, workerTestFile } from '../support/workers.js';
 
-let server: SMTPServer | undefined;
+let server: PrivateSmtp | undefined;
 const { quiet, redis, running } = workerTestFile(async () => {
-  if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+  await server?.close();
 });
 
-
-/** A private SMTP server on 127.0.0.1:port keeping the cart id of every mail it accepts. */
-async function startSmtp(port: number, cartIds: string[]): Promise<SMTPServer> {
-  const s = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, _session, callback) {
-      let raw = '';
-      stream.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
-      stream.on('end', () => {
-        const m = /^cart_id: (.+)$/m.exec(raw.replace(/\r\n/g, '\n'));
-        if (m) cartIds.push(m[1].trim());
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => resolve());
-  });
-  return s;
-}
 
 it('holds alerts while SMTP is down and sends each exactly once when it is back', { timeout: 120_000 }, async () => {
   const job = await newTestJob('smtp-outage', 1);
@@ -60,7 +37,11 @@ it('holds alerts while SMTP is down and sends each exactly once when it is back'
   expect(Number(/sluice_retries_total\{[^}]*target="alerts"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
 
   const mailed: string[] = [];
-  server = await startSmtp(port, mailed);
+  server = await PrivateSmtp.start(port, (mail) => {
+    const cartId = mailLine(mail.text, 'cart_id');
+    if (cartId) mailed.push(cartId);
+    mail.accept();
+  });
   await waitCheckpointedToEnd(job, 1, 60_000);
   expect(mailed.sort()).toEqual(['a', 'b', 'c', 'd', 'e'].map((u) => `${tag}-${u}-c`));
   const alerts = await readHashes(redis, job.prefix, 'alert:*');
