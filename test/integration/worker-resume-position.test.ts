@@ -12,23 +12,29 @@ import { EventGenerator } from '../../workers/events/generator.js';
 import { runInProcess } from '../../workers/in-process.js';
 import { runWorker } from '../../workers/main.js';
 import { uniqueName } from '../support/infra.js';
-import { checkpointOffsets, connection, newTestJob, produceEvents, readHashes, taggedEvents, waitCheckpointedToEnd, workerConfigFor, workerTestFile } from '../support/workers.js';
+import type { WorkerConfig } from '../../lib/worker-config/config.js';
+import type { UserEvent } from '../../workers/events/types.js';
+import { checkpointOffsets, connection, newTestJob, produceEvents, readHashes, taggedEvents, waitCheckpointedToEnd, workerConfigFor, workerTestFile, type TestJob } from '../support/workers.js';
 
 const { quiet, redis, running } = workerTestFile();
 const PARTITIONS = 2;
 const sorted = (h: Record<string, string> | undefined): string => JSON.stringify(Object.entries(h ?? {}).sort());
 
-it('a new worker resumes each partition from its checkpoint when the group has committed further, skipping nothing', { timeout: 120_000 }, async () => {
-  const job = await newTestJob('resume-ahead', PARTITIONS);
-  const events = taggedEvents(uniqueName('u'), new EventGenerator({ seed: 13, users: 120, days: 10 }));
+/** A churn job whose first third of the events a worker checkpointed, then stopped. */
+async function firstThirdCheckpointed(base: string, seed: number): Promise<{ job: TestJob; events: UserEvent[]; third: number; config: WorkerConfig }> {
+  const job = await newTestJob(base, PARTITIONS);
+  const events = taggedEvents(uniqueName('u'), new EventGenerator({ seed, users: 120, days: 10 }));
   const third = Math.floor(events.length / 3);
   const config = workerConfigFor(job, 'churn');
-
-  // The first third is checkpointed by a worker that then stops.
   await produceEvents(job.topic, events.slice(0, third));
   const first = await runWorker(config, { logger: quiet, metricsHost: '127.0.0.1' });
   await waitCheckpointedToEnd(job, PARTITIONS, 60_000);
   await first.stop();
+  return { job, events, third, config };
+}
+
+it('a new worker resumes each partition from its checkpoint when the group has committed further, skipping nothing', { timeout: 120_000 }, async () => {
+  const { job, events, third, config } = await firstThirdCheckpointed('resume-ahead', 13);
   const checkpointed = checkpointOffsets(job, PARTITIONS);
 
   // The second third arrives while no member runs, and the group's committed offsets are moved past it.
@@ -54,14 +60,7 @@ it('a new worker resumes each partition from its checkpoint when the group has c
 });
 
 it('continues from the first record the broker still has when retention deleted what followed its checkpoint, and says so', { timeout: 120_000 }, async () => {
-  const job = await newTestJob('resume-deleted', PARTITIONS);
-  const events = taggedEvents(uniqueName('u'), new EventGenerator({ seed: 14, users: 120, days: 10 }));
-  const third = Math.floor(events.length / 3);
-  const config = workerConfigFor(job, 'churn');
-  await produceEvents(job.topic, events.slice(0, third));
-  const first = await runWorker(config, { logger: quiet, metricsHost: '127.0.0.1' });
-  await waitCheckpointedToEnd(job, PARTITIONS, 60_000);
-  await first.stop();
+  const { job, events, third, config } = await firstThirdCheckpointed('resume-deleted', 14);
 
   // The second third is gone before any member read it.
   await produceEvents(job.topic, events.slice(third, 2 * third));
