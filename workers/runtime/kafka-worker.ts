@@ -40,6 +40,9 @@ export interface WorkerStatus {
 
 export { DLQ_HEADERS } from './dead-letters.js';
 
+/** How long shutdown waits for the last offset commit. */
+const FINAL_COMMIT_TIMEOUT_MS = 5_000;
+
 export interface KafkaWorkerOptions<S extends PartitionState, E> {
   config: WorkerConfig;
   connection: KafkaConnectionOptions;
@@ -449,7 +452,19 @@ export class KafkaWorker<S extends PartitionState, E = unknown> {
       .all()
       .filter((o) => o.nextOffset >= 0 && !o.checkpointError)
       .map((o) => ({ partition: o.partition, offset: o.nextOffset }));
-    await this.consumer?.commit(offsets).catch((err: Error) => this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)'));
+    // Bounded: the checkpoints are saved and are what counts; a commit kafkajs keeps retrying (the topic
+    // deleted, the broker gone: 32 s measured) must not eat the pod's termination grace period.
+    const commit = this.consumer?.commit(offsets).then(
+      () => true,
+      (err: Error) => {
+        this.log.warn({ err: err.message }, 'final offset commit failed (checkpoints are saved)');
+        return true;
+      },
+    );
+    const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), FINAL_COMMIT_TIMEOUT_MS).unref());
+    if (!(await Promise.race([commit ?? true, timeout]))) {
+      this.log.warn({ timeoutMs: FINAL_COMMIT_TIMEOUT_MS }, 'final offset commit did not finish: leaving without it (checkpoints are saved; the next owner resumes from them)');
+    }
     await this.consumer?.stop();
     this.requests.leave();
     await this.producer?.disconnect().catch(() => undefined);
