@@ -27,6 +27,9 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
   const topic = uniqueName('cli-run');
   const prefix = `${uniqueName('cli-run')}:`;
   const name = uniqueName('churn');
+  // A job (so a consumer group) of its own for the SIGKILL test: the group of the test before it still holds
+  // the member that test killed until its session expires, and joining it would wait for that.
+  const orphans = uniqueName('churn');
   const brokers = kafka().brokers;
   const { host, port } = redis();
   const client = new Redis({ host, port, lazyConnect: true });
@@ -46,6 +49,7 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
     job.spec.redis.keyPrefix = prefix;
     job.spec.checkpoint.intervalSeconds = 2;
     writeFileSync(join(dir, 'churn-job.yaml'), stringify(job));
+    writeFileSync(join(dir, 'orphans-job.yaml'), stringify({ ...job, metadata: { ...job.metadata, name: orphans } }));
   });
 
   afterAll(async () => {
@@ -124,11 +128,11 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
   const stateFile = join(dir, 'state', `${name}.json`);
 
   /** `sluice run` of the example in the foreground, once both workers are ready. */
-  async function runUntilReady(): Promise<CliProcess> {
+  async function runUntilReady(file = 'churn-job.yaml'): Promise<CliProcess> {
     const metricsPort = await freePorts(2);
     const cli = startCli(
       [
-        'run', '-f', join(dir, 'churn-job.yaml'), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
+        'run', '-f', join(dir, file), '--bootstrap-servers', brokers.join(','), '--redis', `${host}:${port}`,
         '--logs-dir', join(dir, 'logs'), '--checkpoint-dir', join(dir, 'checkpoints'), '--state-dir', join(dir, 'state'),
         '--metrics-port', String(metricsPort),
       ],
@@ -160,15 +164,15 @@ describe('sluice run -f examples/churn-job.yaml (local mode) against the local K
   });
 
   it('a sluice run killed with SIGKILL leaves no worker behind: each one stops cleanly on its own', async () => {
-    run = await runUntilReady();
-    const workers = (JSON.parse(readFileSync(stateFile, 'utf8')) as { workers: { pid: number }[] }).workers.map((w) => w.pid);
+    run = await runUntilReady('orphans-job.yaml');
+    const workers = (JSON.parse(readFileSync(join(dir, 'state', `${orphans}.json`), 'utf8')) as { workers: { pid: number }[] }).workers.map((w) => w.pid);
     expect(workers.filter(isAlive)).toHaveLength(2);
     run.child.kill('SIGKILL');
     await run.exited;
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && workers.some(isAlive)) await new Promise((r) => setTimeout(r, 200));
     expect(workers.filter(isAlive)).toEqual([]);
-    for (const i of [0, 1]) expect(readFileSync(join(dir, 'logs', `${name}-${i}.log`), 'utf8')).toContain('"signal":"SIGHUP"');
+    for (const i of [0, 1]) expect(readFileSync(join(dir, 'logs', `${orphans}-${i}.log`), 'utf8')).toContain('"signal":"SIGHUP"');
   });
 
   it('gives up, with the worker\'s reason, when the workers refuse their configuration', async () => {
