@@ -23,9 +23,10 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { readSegmentFile, SegmentEncoder, sameFormat, TornSegmentError, type CheckpointPoint, type SegmentHeader } from './segment.js';
-import type { SnapshotSink, StateFormat, UserTable } from './table.js';
+import { readSegmentFile, SegmentEncoder, sameFormat, segmentHead, TornSegmentError, type CheckpointPoint, type SegmentHeader } from './segment.js';
+import { PAGE_RECORDS, type SnapshotSink, type StateFormat, type UserTable } from './table.js';
 import { assertCompatible } from './format.js';
+import { encoderThread, RowBuffer, ThreadFailure, type SegmentThread, type ThreadSegment } from './off-thread.js';
 
 export const MANIFEST_FORMAT = 'sluice-checkpoint';
 export const MANIFEST_VERSION = 2;
@@ -80,14 +81,23 @@ export interface CheckpointPolicy {
   compactRatio: number;
   /** ...or when the chain has this many deltas (restore reads them all). */
   maxDeltas: number;
-  /** Time budget of one encoding slice on the event loop. */
+  /** Time budget of one slice of a checkpoint on the event loop (copying records, or encoding them without the thread). */
   sliceMs: number;
+  /**
+   * Encode and write segments on the encoder's thread, the event loop only
+   * copying the records (default true); false, or a thread that cannot start:
+   * encoded on the event loop in slices.
+   */
+  offThread?: boolean;
 }
 
 /** A segment being written is flushed after this many bytes, so that its dirty pages stay few (they count against the pod's memory limit). */
 const SYNC_EVERY_BYTES = 64 << 20;
 
-export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 2 };
+export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 40, sliceMs: 2, offThread: true };
+
+/** Bytes of copied records sent to the encoder's thread and not yet written: what a checkpoint holds in memory beyond the table. */
+const THREAD_WINDOW_BYTES = 8 << 20;
 
 /**
  * Lets one checkpoint write at a time, per worker: file writes and fsyncs run
@@ -98,6 +108,8 @@ export const DEFAULT_POLICY: CheckpointPolicy = { compactRatio: 0.5, maxDeltas: 
  */
 export class IoGate {
   private tail: Promise<unknown> = Promise.resolve();
+  /** The checkpoint encoder's thread: one per process, shared by every partition (one segment at a time per gate). */
+  readonly thread: SegmentThread = encoderThread;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.tail.then(fn);
@@ -262,18 +274,19 @@ export class PartitionCheckpoints {
     const kind = full || this.wantsBase() ? 'base' : 'delta';
     const started = performance.now();
     const header = this.header(kind, ++this.seq, nextOffset, meta);
-    const encoder = new SegmentEncoder(table, header);
     const flight: InFlight = { abandoned: false, changes: new Int32Array(0), done: Promise.resolve(undefined) };
+    // A user about to change before the snapshot took them: their value as of the cut, copied now.
+    const early = new RowBuffer(table);
     const sink: SnapshotSink = {
       early: (slot) => {
-        encoder.add(slot);
+        early.add(slot);
         table.encoded(slot);
       },
     };
     const cut = table.cut(kind === 'base', sink);
     flight.changes = cut.changes;
     flight.done = this.gate
-      .run(() => this.write(flight, table, encoder, cut, header, started))
+      .run(() => this.write(flight, table, early, cut, header, started))
       .catch((err: unknown) => {
         // Not durable: these users go into the next checkpoint.
         if (!flight.abandoned) table.redirty(cut.changes);
@@ -286,21 +299,27 @@ export class PartitionCheckpoints {
     return flight.done;
   }
 
-  private async write(flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut, header: SegmentHeader, started: number): Promise<CheckpointOutcome | undefined> {
+  private async write(flight: InFlight, table: UserTable, early: RowBuffer, cut: Cut, header: SegmentHeader, started: number): Promise<CheckpointOutcome | undefined> {
     // Abandoned while it waited for the gate.
     if (flight.abandoned) return undefined;
     const file = `${header.kind}-${String(header.seq).padStart(8, '0')}-${this.writer}.seg`;
     const tmp = join(this.dir, `${file}.tmp`);
-    let complete = false;
+    let written: { bytes: number; entries: number } | undefined;
     try {
-      complete = await this.encodeInto(tmp, flight, table, encoder, cut);
+      const thread = this.policy.offThread !== false && (await this.gate.thread.start()) ? this.gate.thread : undefined;
+      if (flight.abandoned) return undefined;
+      written = thread ? await this.copyToThread(thread, tmp, flight, table, early, cut, header) : await this.encodeInto(tmp, flight, table, new SegmentEncoder(table, header), early, cut);
+    } catch (err) {
+      // The thread's errors carry the file system's code (ENOSPC...) as the event loop's would.
+      if (err instanceof ThreadFailure) throw Object.assign(new Error(err.message), { code: err.code });
+      throw err;
     } finally {
       if (!flight.abandoned) table.endSnapshot();
-      if (!complete) await unlink(tmp).catch(() => undefined);
+      if (!written) await unlink(tmp).catch(() => undefined);
     }
-    if (!complete || flight.abandoned) return undefined;
+    if (!written || flight.abandoned) return undefined;
     await rename(tmp, join(this.dir, file));
-    const ref: SegmentRef = { file, kind: header.kind, seq: header.seq, nextOffset: header.nextOffset, bytes: encoder.bytes, users: encoder.entries };
+    const ref: SegmentRef = { file, kind: header.kind, seq: header.seq, nextOffset: header.nextOffset, bytes: written.bytes, users: written.entries };
     const m = this.manifestWith(ref, header);
     const target = join(this.dir, `manifest.${m.seq % 2}.json`);
     const mtmp = `${target}.${this.writer}.tmp`;
@@ -313,17 +332,85 @@ export class PartitionCheckpoints {
     // A rebalance's saveNow in the meantime wrote a newer manifest (seq + 1) on the chain before this one: it wins.
     if (flight.abandoned) return undefined;
     this.adopt(m);
-    void this.syncDir().then(() => this.collect());
-    return { kind: header.kind, bytes: encoder.bytes, users: encoder.entries, nextOffset: header.nextOffset, ms: performance.now() - started };
+    // In the background; should the directory be gone meanwhile (moved away), the next checkpoint syncs it again.
+    void this.syncDir().then(() => this.collect(), () => undefined);
+    return { kind: header.kind, bytes: written.bytes, users: written.entries, nextOffset: header.nextOffset, ms: performance.now() - started };
   }
 
-  /** Encodes the cut's users in slices of `sliceMs`, writing chunks as they fill; false when abandoned. */
-  private async encodeInto(tmp: string, flight: InFlight, table: UserTable, encoder: SegmentEncoder, cut: Cut): Promise<boolean> {
+  /**
+   * Copies the cut's users to the encoder's thread in slices of `sliceMs`:
+   * whole pages of records (a base, or a delta of many users: a memcpy each)
+   * or one value at a time (a small delta, a disk-backed table), never more
+   * than THREAD_WINDOW_BYTES ahead of what the thread has written. The
+   * thread encodes, checksums, writes and fsyncs; undefined when abandoned.
+   */
+  private async copyToThread(thread: SegmentThread, tmp: string, flight: InFlight, table: UserTable, early: RowBuffer, cut: Cut, header: SegmentHeader): Promise<{ bytes: number; entries: number } | undefined> {
+    const seg = thread.open(tmp, segmentHead(header), table.recordSize, table.index.shared(), SYNC_EVERY_BYTES);
+    let finished = false;
+    try {
+      const rows = new RowBuffer(table);
+      const byPage = table.paged && (cut.slots === null || cut.count * 8 > table.size);
+      // A delta by pages reads each page's pending bits: the changed users, wherever they are.
+      const total = byPage ? Math.ceil(table.size / PAGE_RECORDS) : cut.count;
+      let i = 0;
+      while (i < total) {
+        i = byPage ? this.pageSlice(table, seg, rows, i, total) : this.rowSlice(table, rows, cut, i);
+        seg.rows(early.take());
+        seg.rows(rows.take());
+        if (i < total) {
+          await nextTurn();
+          if (!flight.abandoned) await seg.drained(THREAD_WINDOW_BYTES);
+        }
+        if (flight.abandoned) return undefined;
+      }
+      table.endSnapshot();
+      seg.rows(early.take());
+      const done = await seg.finish();
+      finished = true;
+      return done;
+    } finally {
+      if (!finished) await seg.abort();
+    }
+  }
+
+  /** Copies pages from `pg` on for one slice of time; returns the next page. */
+  private pageSlice(table: UserTable, seg: ThreadSegment, rows: RowBuffer, pg: number, pages: number): number {
+    const stop = performance.now() + this.policy.sliceMs;
+    const row = (slot: number): void => rows.add(slot);
+    const buffer = (bytes: number): Uint8Array => seg.buffer(bytes);
+    do {
+      const first = pg * PAGE_RECORDS;
+      const got = table.takePendingPage(first, Math.min(PAGE_RECORDS, table.size - first), row, buffer);
+      if (got) seg.page(first, got.records, got.bits);
+      pg++;
+    } while (pg < pages && performance.now() < stop && seg.inFlight < THREAD_WINDOW_BYTES);
+    return pg;
+  }
+
+  /** Copies the values of pending users from position i on for one slice of time; returns the next position. */
+  private rowSlice(table: UserTable, rows: RowBuffer, cut: Cut, i: number): number {
+    const stop = performance.now() + this.policy.sliceMs;
+    do {
+      const end = Math.min(cut.count, i + 256);
+      for (; i < end; i++) {
+        const slot = cut.slots ? cut.slots[i] : i;
+        if (!table.isPending(slot)) continue;
+        rows.add(slot);
+        table.encoded(slot);
+      }
+    } while (i < cut.count && performance.now() < stop);
+    return i;
+  }
+
+  /** Encodes the cut's users on the event loop in slices of `sliceMs`, writing chunks as they fill; undefined when abandoned. */
+  private async encodeInto(tmp: string, flight: InFlight, table: UserTable, encoder: SegmentEncoder, early: RowBuffer, cut: Cut): Promise<{ bytes: number; entries: number } | undefined> {
     const fh = await open(tmp, 'w', 0o644);
+    const copied = (slot: number, src: Uint8Array, at: number, len: number): void => encoder.addCopied(slot, src, at, len);
     try {
       let i = 0;
       let unsynced = 0;
       while (i < cut.count) {
+        RowBuffer.each(early.take(), copied);
         i = this.slice(table, encoder, cut, i);
         const chunks = encoder.take();
         for (const chunk of chunks) {
@@ -337,13 +424,14 @@ export class PartitionCheckpoints {
           await fh.datasync();
         }
         if (i < cut.count) await nextTurn();
-        if (flight.abandoned) return false;
+        if (flight.abandoned) return undefined;
       }
       table.endSnapshot();
+      RowBuffer.each(early.take(), copied);
       encoder.finish();
       for (const chunk of encoder.take()) await fh.write(chunk);
       await fh.sync();
-      return true;
+      return { bytes: encoder.bytes, entries: encoder.entries };
     } finally {
       await fh.close();
     }

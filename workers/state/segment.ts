@@ -41,6 +41,16 @@ export class TornSegmentError extends Error {
   override readonly name = 'TornSegmentError';
 }
 
+/** The bytes of a segment before its entries: the magic, the header's length and the header. */
+export function segmentHead(header: SegmentHeader): Uint8Array {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const head = new Uint8Array(12 + json.length);
+  head.set(SEGMENT_MAGIC, 0);
+  new DataView(head.buffer).setUint32(8, json.length, true);
+  head.set(json, 12);
+  return head;
+}
+
 /** Builds a segment in chunks: the header, then entries (in any order), then the trailer. */
 export class SegmentEncoder {
   private chunk: Uint8Array;
@@ -57,12 +67,7 @@ export class SegmentEncoder {
     private readonly chunkBytes = 1 << 20,
   ) {
     this.chunk = new Uint8Array(chunkBytes);
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const head = new Uint8Array(12 + json.length);
-    head.set(SEGMENT_MAGIC, 0);
-    new DataView(head.buffer).setUint32(8, json.length, true);
-    head.set(json, 12);
-    this.emit(head);
+    this.emit(segmentHead(header));
   }
 
   get entries(): number {
@@ -82,6 +87,18 @@ export class SegmentEncoder {
     c[p + 3] = value >>> 24;
     this.table.writeValue(slot, c, p + 4);
     this.pos = p + 4 + value;
+    this.count++;
+  }
+
+  /** Appends a user's id and a value copied earlier (`len` bytes of writeValue's output at src[at...]). */
+  addCopied(slot: number, src: Uint8Array, at: number, len: number): void {
+    const need = 6 + this.table.index.idLength(slot) + len;
+    if (this.pos + need > this.chunk.length) this.flush(need);
+    const c = this.chunk;
+    const p = this.pos + this.table.index.writeId(slot, c, this.pos);
+    new DataView(c.buffer, c.byteOffset).setUint32(p, len, true);
+    c.set(src.subarray(at, at + len), p + 4);
+    this.pos = p + 4 + len;
     this.count++;
   }
 

@@ -249,6 +249,51 @@ export abstract class UserTable {
     this.pending[slot >>> 3] &= ~(1 << (slot & 7));
   }
 
+  /** Bytes of one record (what a page holds per user). */
+  get recordSize(): number {
+    return this.recordBytes;
+  }
+
+  /** The records are in memory pages (not a disk-backed store): a snapshot can copy them a page at a time. */
+  get paged(): boolean {
+    return this.disk === undefined;
+  }
+
+  /**
+   * For a snapshot copied a page at a time (memory tables): the records of
+   * slots first .. first + n - 1 (one page: `first` a multiple of
+   * PAGE_RECORDS) as a copy, and a bit per slot for the users of the snapshot
+   * still to be encoded, which are no longer pending once this returns. A
+   * pending user with a tail beyond the fixed record goes to `row` instead
+   * (and is not in the bits). `buffer` gives the memory for the copy.
+   * Undefined when none of them is pending.
+   */
+  takePendingPage(first: number, n: number, row: (slot: number) => void, buffer: (bytes: number) => Uint8Array = (b) => new Uint8Array(b)): { records: Uint8Array; bits: Uint8Array } | undefined {
+    const from = first >>> 3;
+    const to = (first + n + 7) >>> 3;
+    const pending = this.pending;
+    let i = from;
+    while (i < to && pending[i] === 0) i++;
+    if (i === to) return undefined;
+    const bits = pending.slice(from, to);
+    for (let b = i - from; b < bits.length; b++) {
+      const byte = bits[b];
+      if (byte === 0) continue;
+      for (let k = 0; k < 8; k++) {
+        if ((byte & (1 << k)) === 0) continue;
+        const slot = first + b * 8 + k;
+        if (this.tailBytes(slot) === 0) continue;
+        row(slot);
+        bits[b] &= ~(1 << k);
+      }
+    }
+    pending.fill(0, from, to);
+    const bytes = n * this.recordBytes;
+    const records = buffer(bytes);
+    records.set(this.pages[first >>> PAGE_SHIFT].u8.subarray(0, bytes));
+    return { records, bits };
+  }
+
   /** The snapshot is over (written, or abandoned): nothing is pending any more. */
   endSnapshot(): void {
     if (!this.sink) return;

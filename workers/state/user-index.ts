@@ -41,6 +41,43 @@ function mix(h: number): number {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * The ids of an index as another thread reads them (the checkpoint encoder's):
+ * the slot refs and the arena, on shared memory. Ids are written once and
+ * never change, so a slot that existed when this was taken reads the same
+ * there as here without any copy.
+ */
+export interface IdSource {
+  refs: Uint32Array[];
+  chunks: Uint8Array[];
+}
+
+const sharedU8 = (n: number): Uint8Array => new Uint8Array(new SharedArrayBuffer(n));
+const sharedU32 = (n: number): Uint32Array => new Uint32Array(new SharedArrayBuffer(n * 4));
+
+/** Bytes of a slot's id. */
+export function idLengthAt(src: IdSource, slot: number): number {
+  const ref = src.refs[slot >>> REF_SHIFT][slot & REF_MASK];
+  const chunk = src.chunks[ref >>> CHUNK_SHIFT];
+  const at = ref & (CHUNK - 1);
+  const n = chunk[at];
+  return n & 0x80 ? (n & 0x7f) | (chunk[at + 1] << 7) : n;
+}
+
+/** Writes a slot's id as a u16 length and its bytes at out[at...] (no allocation: checkpoints do this per user); returns the bytes written. */
+export function writeIdAt(src: IdSource, slot: number, out: Uint8Array, at: number): number {
+  const ref = src.refs[slot >>> REF_SHIFT][slot & REF_MASK];
+  const chunk = src.chunks[ref >>> CHUNK_SHIFT];
+  let from = ref & (CHUNK - 1);
+  let n = chunk[from++];
+  if (n & 0x80) n = (n & 0x7f) | (chunk[from++] << 7);
+  out[at] = n & 0xff;
+  out[at + 1] = n >>> 8;
+  if (n <= 32) for (let i = 0; i < n; i++) out[at + 2 + i] = chunk[from + i];
+  else out.set(chunk.subarray(from, from + n), at + 2);
+  return n + 2;
+}
+
 export class UserIndex {
   /** Slot + 1 per table cell, EMPTY for a free cell; beside it the low byte of the id's hash, to skip most comparisons. */
   private table = new Int32Array(1 << 10);
@@ -48,10 +85,13 @@ export class UserIndex {
   /**
    * Per slot, in pages of REF_PAGE: where its id starts in the arena (chunk << CHUNK_SHIFT | offset): a length byte
    * (two if 128 or more), then UTF-8. Pages, not one growing array: no copy, no unused half.
+   * Refs and arena are shared memory, so that the checkpoint encoder's thread reads ids where they are.
    */
-  private readonly refs: Uint32Array[] = [new Uint32Array(256)];
+  private readonly refs: Uint32Array[] = [sharedU32(256)];
   /** Arena chunks: the first ones small (a partition with few users stays small), then CHUNK each. */
-  private readonly chunks: Uint8Array[] = [new Uint8Array(4096)];
+  private readonly chunks: Uint8Array[] = [sharedU8(4096)];
+  /** The two above, as the checkpoint encoder's thread is given them. */
+  private readonly ids: IdSource = { refs: this.refs, chunks: this.chunks };
   private used = 0;
   private count = 0;
   /** Scratch for the UTF-8 bytes of a non-ASCII id. */
@@ -119,27 +159,19 @@ export class UserIndex {
     return chunk.subarray(at, at + n);
   }
 
-  /** Writes a slot's id as a u16 length and its bytes at out[at...] (no allocation: checkpoints do this per user); returns the bytes written. */
+  /** Writes a slot's id as a u16 length and its bytes at out[at...]; returns the bytes written. */
   writeId(slot: number, out: Uint8Array, at: number): number {
-    const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
-    const chunk = this.chunks[ref >>> CHUNK_SHIFT];
-    let from = ref & (CHUNK - 1);
-    let n = chunk[from++];
-    if (n & 0x80) n = (n & 0x7f) | (chunk[from++] << 7);
-    out[at] = n & 0xff;
-    out[at + 1] = n >>> 8;
-    if (n <= 32) for (let i = 0; i < n; i++) out[at + 2 + i] = chunk[from + i];
-    else out.set(chunk.subarray(from, from + n), at + 2);
-    return n + 2;
+    return writeIdAt(this.ids, slot, out, at);
   }
 
   /** Bytes of a slot's id. */
   idLength(slot: number): number {
-    const ref = this.refs[slot >>> REF_SHIFT][slot & REF_MASK];
-    const chunk = this.chunks[ref >>> CHUNK_SHIFT];
-    const at = ref & (CHUNK - 1);
-    const n = chunk[at];
-    return n & 0x80 ? (n & 0x7f) | (chunk[at + 1] << 7) : n;
+    return idLengthAt(this.ids, slot);
+  }
+
+  /** The ids as of now, for another thread (valid there for every slot that exists now). */
+  shared(): IdSource {
+    return { refs: [...this.refs], chunks: [...this.chunks] };
   }
 
   /** The chunk, start and length of a slot's id bytes. */
@@ -183,16 +215,16 @@ export class UserIndex {
     const need = len + (len < 0x80 ? 1 : 2);
     let last = this.chunks.length - 1;
     if (this.used + need > this.chunks[last].length) {
-      this.chunks.push(new Uint8Array(Math.min(CHUNK, this.chunks[last].length * 4)));
+      this.chunks.push(sharedU8(Math.min(CHUNK, this.chunks[last].length * 4)));
       last++;
       this.used = 0;
     }
     const slot = this.count++;
     const page = slot >>> REF_SHIFT;
-    if (page === this.refs.length) this.refs.push(new Uint32Array(REF_PAGE));
+    if (page === this.refs.length) this.refs.push(sharedU32(REF_PAGE));
     else if ((slot & REF_MASK) === this.refs[page].length) {
       // The first page starts small (a partition with few users).
-      const bigger = new Uint32Array(Math.min(REF_PAGE, this.refs[page].length * 4));
+      const bigger = sharedU32(Math.min(REF_PAGE, this.refs[page].length * 4));
       bigger.set(this.refs[page]);
       this.refs[page] = bigger;
     }
