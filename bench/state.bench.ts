@@ -77,8 +77,9 @@ const results: Array<Record<string, unknown>> = [];
 console.log(`state benchmark, node ${process.version}: users ${USERS.join(', ')}; jobs ${JOBS.join(', ')}; backends ${BACKENDS.join(', ')}${CONTAINER_MEMORY ? `; in a container limited to ${CONTAINER_MEMORY}` : ''}`);
 console.log('Memory: JS heap + typed arrays of the state, after a full checkpoint (B/user: the same per user; + local disk of the disk backend).');
 console.log('Stall: longest event-loop delay while checkpointing; idle: the same over 2 s with nothing to do (the machine\'s noise floor).');
-console.log('| job | users | backend | memory MiB | B/user | RSS MiB | full cp ms / MiB | 1% cp ms / MiB | restore ms | longest stall ms (full / 1% / idle) | max events/s | half load p50 / p99 ms | peak RSS MiB |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('Event-loop CPU: what a full checkpoint of every partition cost the main thread (beside it, the whole process: the encoder\'s thread, I/O).');
+console.log('| job | users | backend | memory MiB | B/user | RSS MiB | full cp ms / MiB | full cp event-loop / process CPU ms | 1% cp ms / MiB | restore ms | longest stall ms (full / 1% / idle) | max events/s | half load p50 / p99 ms | peak RSS MiB |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const job of JOBS) {
   for (const users of USERS) {
     for (const backend of BACKENDS) {
@@ -90,7 +91,7 @@ for (const job of JOBS) {
       }
       console.log(
         `| ${job} | ${f(users)} | ${String(r.backend)} | ${f(r.steadyHeapMiB)} | ${f(r.steadyBytesPerUser)}${r.localDiskBytesPerUser ? ` (+${f(r.localDiskBytesPerUser)} disk)` : ''} | ${f(r.rssMiB)} | ` +
-          `${f(get(r, 'fullCheckpoint.ms'))} / ${f(get(r, 'fullCheckpoint.MiB'), 1)} | ${f(get(r, 'incrementalCheckpoint.ms'), 1)} / ${f(get(r, 'incrementalCheckpoint.MiB'), 2)} | ` +
+          `${f(get(r, 'fullCheckpoint.ms'))} / ${f(get(r, 'fullCheckpoint.MiB'), 1)} | ${f(get(r, 'fullCheckpoint.loopCpuMs'))} / ${f(get(r, 'fullCheckpoint.cpuMs'))} | ${f(get(r, 'incrementalCheckpoint.ms'), 1)} / ${f(get(r, 'incrementalCheckpoint.MiB'), 2)} | ` +
           `${f(r.restoreMs)} | ${f(get(r, 'fullCheckpoint.stallMs'), 1)} / ${f(get(r, 'incrementalCheckpoint.maxStallMs'), 1)} / ${f(r.idleStallMs, 1)} | ${f(get(r, 'maxRate.eventsPerSecond'))} | ` +
           `${f(get(r, 'halfLoad.p50Ms'), 1)} / ${f(get(r, 'halfLoad.p99Ms'), 1)}${r.halfLoadNoCheckpoints ? ` (no checkpoints: ${f(get(r, 'halfLoadNoCheckpoints.p99Ms'), 1)})` : ''} | ${f(r.peakRssMiB)}${r.cgroupPeakMiB ? ` (cgroup ${f(r.cgroupPeakMiB)})` : ''} |`,
       );

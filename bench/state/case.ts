@@ -209,6 +209,9 @@ function stallTracer(label: string): () => Stall | undefined {
 interface Timed {
   ms: number;
   bytes: number;
+  /** Time the main thread (the event loop) spent on a CPU meanwhile, and the whole process (every thread). */
+  loopCpuMs: number;
+  cpuMs: number;
   longest?: Stall;
   stallMs: number;
 }
@@ -221,14 +224,19 @@ async function checkpointAll(b: BackendUnderTest, offsets: number[], full: boole
   await sleep(5);
   const stop = stallTracer(`${full ? 'full' : '1%'} checkpoint`);
   const start = performance.now();
+  const [loop0] = schedstat();
+  const cpu0 = process.cpuUsage();
   const results = [];
   for (let p = 0; p < PARTITIONS; p++) results.push(b.checkpoint(p, offsets[p], full));
   const done = await Promise.all(results);
   const ms = performance.now() - start;
+  const loopCpuMs = (schedstat()[0] - loop0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   await sleep(5);
   h.disable();
   const longest = stop();
-  return { ms, bytes: done.reduce((n, r) => n + r.bytes, 0), stallMs: h.max / 1e6, longest };
+  return { ms, bytes: done.reduce((n, r) => n + r.bytes, 0), loopCpuMs, cpuMs, stallMs: h.max / 1e6, longest };
 }
 
 async function idleStall(ms: number): Promise<number> {
@@ -412,14 +420,14 @@ async function main(): Promise<void> {
     out.steadyBytesPerUser = (steady.heapUsed - before.heapUsed + steady.arrayBuffers - before.arrayBuffers) / USERS;
     out.localDiskBytesPerUser = b.localDiskBytes() / USERS;
     out.steadyHeapMiB = mib(steady.heapUsed - before.heapUsed + steady.arrayBuffers - before.arrayBuffers);
-    out.fullCheckpoint = { ms: median(full.map((x) => x.ms)), MiB: mib(median(full.map((x) => x.bytes))), stallMs: median(full.map((x) => x.stallMs)), maxStallMs: Math.max(...full.map((x) => x.stallMs)), longest: full.map((x) => x.longest) };
+    out.fullCheckpoint = { ms: median(full.map((x) => x.ms)), loopCpuMs: median(full.map((x) => x.loopCpuMs)), cpuMs: median(full.map((x) => x.cpuMs)), MiB: mib(median(full.map((x) => x.bytes))), stallMs: median(full.map((x) => x.stallMs)), maxStallMs: Math.max(...full.map((x) => x.stallMs)), longest: full.map((x) => x.longest) };
     phase = 'incremental checkpoints';
     const incremental: Timed[] = [];
     for (let r = 0; r < REPEAT; r++) {
       await touchOnePercent(b, offsets, r + 1);
       incremental.push(await checkpointAll(b, offsets, false));
     }
-    out.incrementalCheckpoint = { ms: median(incremental.map((x) => x.ms)), MiB: mib(median(incremental.map((x) => x.bytes))), stallMs: median(incremental.map((x) => x.stallMs)), maxStallMs: Math.max(...incremental.map((x) => x.stallMs)), longest: incremental.map((x) => x.longest) };
+    out.incrementalCheckpoint = { ms: median(incremental.map((x) => x.ms)), loopCpuMs: median(incremental.map((x) => x.loopCpuMs)), cpuMs: median(incremental.map((x) => x.cpuMs)), MiB: mib(median(incremental.map((x) => x.bytes))), stallMs: median(incremental.map((x) => x.stallMs)), maxStallMs: Math.max(...incremental.map((x) => x.stallMs)), longest: incremental.map((x) => x.longest) };
     out.checkpointDirMiB = mib(dirBytes(checkpointDir));
 
     phase = 'restore';
