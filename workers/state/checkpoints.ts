@@ -359,7 +359,8 @@ export class PartitionCheckpoints {
         seg.rows(rows.take());
         if (i < total) {
           await nextTurn();
-          if (!flight.abandoned) await seg.drained(THREAD_WINDOW_BYTES);
+          // Half the window free before the next copies: bursts of pages, not a wake-up for each one the thread writes.
+          if (!flight.abandoned) await seg.drained(THREAD_WINDOW_BYTES / 2);
         }
         if (flight.abandoned) return undefined;
       }
