@@ -349,12 +349,13 @@ export class PartitionCheckpoints {
     let finished = false;
     try {
       const rows = new RowBuffer(table);
+      const row = (slot: number): void => rows.add(slot);
       const byPage = table.paged && (cut.slots === null || cut.count * 8 > table.size);
       // A delta by pages reads each page's pending bits: the changed users, wherever they are.
       const total = byPage ? Math.ceil(table.size / PAGE_RECORDS) : cut.count;
       let i = 0;
       while (i < total) {
-        i = byPage ? this.pageSlice(table, seg, rows, i, total) : this.rowSlice(table, rows, cut, i);
+        i = byPage ? this.pageSlice(table, seg, rows, i, total) : this.slice(table, cut, i, row);
         seg.rows(early.take());
         seg.rows(rows.take());
         if (i < total) {
@@ -388,31 +389,17 @@ export class PartitionCheckpoints {
     return pg;
   }
 
-  /** Copies the values of pending users from position i on for one slice of time; returns the next position. */
-  private rowSlice(table: UserTable, rows: RowBuffer, cut: Cut, i: number): number {
-    const stop = performance.now() + this.policy.sliceMs;
-    do {
-      const end = Math.min(cut.count, i + 256);
-      for (; i < end; i++) {
-        const slot = cut.slots ? cut.slots[i] : i;
-        if (!table.isPending(slot)) continue;
-        rows.add(slot);
-        table.encoded(slot);
-      }
-    } while (i < cut.count && performance.now() < stop);
-    return i;
-  }
-
   /** Encodes the cut's users on the event loop in slices of `sliceMs`, writing chunks as they fill; undefined when abandoned. */
   private async encodeInto(tmp: string, flight: InFlight, table: UserTable, encoder: SegmentEncoder, early: RowBuffer, cut: Cut): Promise<{ bytes: number; entries: number } | undefined> {
     const fh = await open(tmp, 'w', 0o644);
     const copied = (slot: number, src: Uint8Array, at: number, len: number): void => encoder.addCopied(slot, src, at, len);
+    const add = (slot: number): void => encoder.add(slot);
     try {
       let i = 0;
       let unsynced = 0;
       while (i < cut.count) {
         RowBuffer.each(early.take(), copied);
-        i = this.slice(table, encoder, cut, i);
+        i = this.slice(table, cut, i, add);
         const chunks = encoder.take();
         for (const chunk of chunks) {
           await fh.write(chunk);
@@ -438,15 +425,15 @@ export class PartitionCheckpoints {
     }
   }
 
-  /** Encodes pending users from position i on for one slice of time; returns the next position. */
-  private slice(table: UserTable, encoder: SegmentEncoder, cut: Cut, i: number): number {
+  /** Hands the pending users from position i on to `take` for one slice of time; returns the next position. */
+  private slice(table: UserTable, cut: Cut, i: number, take: (slot: number) => void): number {
     const stop = performance.now() + this.policy.sliceMs;
     do {
       const end = Math.min(cut.count, i + 256);
       for (; i < end; i++) {
         const slot = cut.slots ? cut.slots[i] : i;
         if (!table.isPending(slot)) continue;
-        encoder.add(slot);
+        take(slot);
         table.encoded(slot);
       }
     } while (i < cut.count && performance.now() < stop);
